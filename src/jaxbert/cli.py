@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if rest and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
-        result = args.func(args, rest) if getattr(args, "accepts_overrides", False) else args.func(args)
+        result = (
+            args.func(args, rest) if getattr(args, "accepts_overrides", False) else args.func(args)
+        )
     except (UserError, FileNotFoundError) as e:
         print(f"jaxbert {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,303 @@
+"""The BERT encoder: embeddings, bidirectional self-attention layers, pooler.
+
+Written against logical axis names only (see `jaxbert.sharding` for the table that maps
+them to mesh axes). Weights are named at creation with `nn.with_logical_partitioning`;
+activations get separate `activation_*` names so FSDP can shard weights without
+touching activations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+# Logical axis names of activations (weights use embed/heads/kv/mlp/vocab/layers).
+BATCH_LENGTH_EMBED = ("activation_batch", "activation_length", "activation_embed")
+BATCH_LENGTH_HEADS_KV = (
+    "activation_batch",
+    "activation_length",
+    "activation_heads",
+    "activation_kv",
+)
+BATCH_LENGTH_MLP = ("activation_batch", "activation_length", "activation_mlp")
+
+
+def dense_init(cfg: Any, axes: tuple[str, ...]):
+    """Truncated-normal(0.02) as google-bert, named for sharding."""
+    return nn.with_logical_partitioning(
+        nn.initializers.truncated_normal(cfg.initializer_range), axes
+    )
+
+
+def zeros_init(axes: tuple[str, ...]):
+    return nn.with_logical_partitioning(nn.initializers.zeros_init(), axes)
+
+
+def compute_dtype(cfg: Any) -> jnp.dtype:
+    return jnp.dtype(cfg.dtype)
+
+
+def activation(cfg: Any):
+    return {
+        "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+        "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+        "relu": jax.nn.relu,
+    }[cfg.hidden_act]
+
+
+def layer_norm(cfg: Any, name: str) -> nn.LayerNorm:
+    return nn.LayerNorm(
+        epsilon=cfg.layer_norm_eps,
+        dtype=compute_dtype(cfg),
+        param_dtype=jnp.float32,
+        scale_init=nn.with_logical_partitioning(nn.initializers.ones_init(), ("embed",)),
+        bias_init=zeros_init(("embed",)),
+        name=name,
+    )
+
+
+class Embeddings(nn.Module):
+    """Token + learned absolute position + segment embeddings, then LayerNorm and dropout."""
+
+    cfg: Any
+
+    def setup(self):
+        cfg, dtype = self.cfg, compute_dtype(self.cfg)
+
+        def embed(num, axes, name):
+            return nn.Embed(
+                num,
+                cfg.hidden_size,
+                dtype=dtype,
+                param_dtype=jnp.float32,
+                embedding_init=dense_init(cfg, axes),
+                name=name,
+            )
+
+        self.word_embeddings = embed(cfg.vocab_size, ("vocab", "embed"), "word_embeddings")
+        self.position_embeddings = embed(
+            cfg.max_position_embeddings, (None, "embed"), "position_embeddings"
+        )
+        self.token_type_embeddings = embed(
+            cfg.type_vocab_size, (None, "embed"), "token_type_embeddings"
+        )
+        self.layer_norm = layer_norm(cfg, "layer_norm")
+        self.dropout = nn.Dropout(cfg.hidden_dropout)
+
+    def __call__(self, input_ids: Array, segment_ids: Array, deterministic: bool) -> Array:
+        positions = jnp.arange(input_ids.shape[-1])[None, :]
+        x = (
+            self.word_embeddings(input_ids)
+            + self.position_embeddings(positions)
+            + self.token_type_embeddings(segment_ids)
+        )
+        x = self.layer_norm(x)
+        x = self.dropout(x, deterministic=deterministic)
+        return nn.with_logical_constraint(x, BATCH_LENGTH_EMBED)
+
+    def attend(self, x: Array) -> Array:
+        """Logits against the word embeddings (the MLM decoder is tied to them)."""
+        return self.word_embeddings.attend(x)
+
+
+def attention_weights_path(q, k, v, kv_lengths, dropout_rng, rate, dtype):
+    """Explicit softmax attention, used only when attention dropout is active.
+
+    `jax.nn.dot_product_attention` has no dropout, so training with attention dropout
+    takes this path; evaluation (and attention_dropout=0) takes the fused one.
+    """
+    depth = q.shape[-1]
+    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
+    scores = scores / jnp.sqrt(depth).astype(jnp.float32)
+    key_valid = jnp.arange(k.shape[1])[None, :] < kv_lengths[:, None]
+    scores = jnp.where(key_valid[:, None, None, :], scores, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(scores, axis=-1)
+    keep = jax.random.bernoulli(dropout_rng, 1.0 - rate, probs.shape)
+    probs = jnp.where(keep, probs / (1.0 - rate), 0.0).astype(dtype)
+    return jnp.einsum("bhqk,bkhd->bqhd", probs, v)
+
+
+class HeadsDense(nn.Module):
+    """A dense layer whose kernel keeps its head axes: [embed, heads, kv] or [heads, kv, embed].
+
+    Written out (instead of nn.DenseGeneral) so the kernel is created at its final rank and
+    its logical names apply directly, without a flatten/reshape at init.
+    """
+
+    cfg: Any
+    kernel_shape: tuple[int, ...]
+    kernel_axes: tuple[str, ...]
+    equation: str
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        dtype = compute_dtype(self.cfg)
+        kernel = self.param(
+            "kernel", dense_init(self.cfg, self.kernel_axes), self.kernel_shape, jnp.float32
+        )
+        out_rank = len(self.equation.split("->")[1]) - 2  # dims besides batch, length
+        bias_axes = self.kernel_axes[-out_rank:]
+        bias = self.param("bias", zeros_init(bias_axes), self.kernel_shape[-out_rank:], jnp.float32)
+        y = jnp.einsum(self.equation, x.astype(dtype), kernel.astype(dtype))
+        return y + bias.astype(dtype)
+
+
+class SelfAttention(nn.Module):
+    """Bidirectional multi-head self-attention with a key padding mask (no causal mask)."""
+
+    cfg: Any
+
+    @nn.compact
+    def __call__(self, x: Array, kv_lengths: Array, deterministic: bool) -> Array:
+        cfg, dtype = self.cfg, compute_dtype(self.cfg)
+        head_dim = cfg.hidden_size // cfg.num_heads
+        qkv_shape = (cfg.hidden_size, cfg.num_heads, head_dim)
+
+        def project(name):
+            dense = HeadsDense(cfg, qkv_shape, ("embed", "heads", "kv"), "bse,ehd->bshd", name=name)
+            return nn.with_logical_constraint(dense(x), BATCH_LENGTH_HEADS_KV)
+
+        q, k, v = project("query"), project("key"), project("value")
+        if deterministic or cfg.attention_dropout == 0.0:
+            # Padding is always on the right, so per-example key lengths express the mask
+            # and keep the cuDNN flash-attention path available on GPUs.
+            out = jax.nn.dot_product_attention(q, k, v, key_value_seq_lengths=kv_lengths)
+        else:
+            out = attention_weights_path(
+                q, k, v, kv_lengths, self.make_rng("dropout"), cfg.attention_dropout, dtype
+            )
+        out = nn.with_logical_constraint(out, BATCH_LENGTH_HEADS_KV)
+        out_shape = (cfg.num_heads, head_dim, cfg.hidden_size)
+        return HeadsDense(cfg, out_shape, ("heads", "kv", "embed"), "bshd,hde->bse", name="out")(
+            out
+        )
+
+
+class MLP(nn.Module):
+    cfg: Any
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        cfg, dtype = self.cfg, compute_dtype(self.cfg)
+        h = nn.Dense(
+            cfg.intermediate_size,
+            dtype=dtype,
+            param_dtype=jnp.float32,
+            kernel_init=dense_init(cfg, ("embed", "mlp")),
+            bias_init=zeros_init(("mlp",)),
+            name="wi",
+        )(x)
+        h = nn.with_logical_constraint(activation(cfg)(h), BATCH_LENGTH_MLP)
+        return nn.Dense(
+            cfg.hidden_size,
+            dtype=dtype,
+            param_dtype=jnp.float32,
+            kernel_init=dense_init(cfg, ("mlp", "embed")),
+            bias_init=zeros_init(("embed",)),
+            name="wo",
+        )(h)
+
+
+class Layer(nn.Module):
+    """One transformer block; post-LN as BERT by default, pre-LN as an option.
+
+    `deterministic` is an attribute, not an argument, so the block can be scanned and
+    rematerialised without static-argument plumbing.
+    """
+
+    cfg: Any
+    deterministic: bool
+
+    @nn.compact
+    def __call__(self, x: Array, kv_lengths: Array) -> tuple[Array, None]:
+        cfg = self.cfg
+        drop = nn.Dropout(cfg.hidden_dropout)
+        attn_ln, out_ln = (
+            layer_norm(cfg, "attention_layer_norm"),
+            layer_norm(cfg, "output_layer_norm"),
+        )
+        attn = SelfAttention(cfg, name="attention")
+        mlp = MLP(cfg, name="mlp")
+        if cfg.pre_layer_norm:
+            x = x + drop(attn(attn_ln(x), kv_lengths, self.deterministic), self.deterministic)
+            x = x + drop(mlp(out_ln(x)), self.deterministic)
+        else:
+            x = attn_ln(x + drop(attn(x, kv_lengths, self.deterministic), self.deterministic))
+            x = out_ln(x + drop(mlp(x), self.deterministic))
+        return nn.with_logical_constraint(x, BATCH_LENGTH_EMBED), None
+
+
+def _remat_policy(name: str):
+    return {
+        "full": None,  # save nothing: recompute the whole block in the backward pass
+        "dots": jax.checkpoint_policies.checkpoint_dots,
+        "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    }[name]
+
+
+class LayerStack(nn.Module):
+    """All transformer blocks, scanned (one compiled body) or unrolled."""
+
+    cfg: Any
+
+    @nn.compact
+    def __call__(self, x: Array, kv_lengths: Array, deterministic: bool) -> Array:
+        cfg = self.cfg
+        block = Layer
+        if cfg.remat_policy != "none":
+            block = nn.remat(
+                block, policy=_remat_policy(cfg.remat_policy), prevent_cse=not cfg.scan_layers
+            )
+        if cfg.scan_layers:
+            scanned = nn.scan(
+                block,
+                variable_axes={"params": 0},
+                split_rngs={"params": True, "dropout": True},
+                in_axes=nn.broadcast,
+                length=cfg.num_layers,
+                metadata_params={nn.PARTITION_NAME: "layers"},
+            )
+            x, _ = scanned(cfg, deterministic, name="layers")(x, kv_lengths)
+            return x
+        for i in range(cfg.num_layers):
+            x, _ = block(cfg, deterministic, name=f"layers_{i}")(x, kv_lengths)
+        return x
+
+
+class BertEncoder(nn.Module):
+    """Embeddings → transformer blocks → (sequence output, pooled [CLS] output)."""
+
+    cfg: Any
+
+    def setup(self):
+        cfg = self.cfg
+        self.embeddings = Embeddings(cfg)
+        self.encoder = LayerStack(cfg)
+        self.final_layer_norm = layer_norm(cfg, "final_layer_norm") if cfg.pre_layer_norm else None
+        self.pooler = nn.Dense(
+            cfg.hidden_size,
+            dtype=compute_dtype(cfg),
+            param_dtype=jnp.float32,
+            kernel_init=dense_init(cfg, ("embed", "embed_out")),
+            bias_init=zeros_init(("embed_out",)),
+            name="pooler",
+        )
+
+    def __call__(
+        self, input_ids: Array, input_mask: Array, segment_ids: Array, deterministic: bool = True
+    ) -> tuple[Array, Array]:
+        kv_lengths = jnp.sum(input_mask, axis=-1).astype(jnp.int32)
+        x = self.embeddings(input_ids, segment_ids, deterministic)
+        x = self.encoder(x, kv_lengths, deterministic)
+        if self.final_layer_norm is not None:
+            x = self.final_layer_norm(x)
+        pooled = jnp.tanh(self.pooler(x[:, 0]))
+        return x, pooled
+
+    def attend(self, x: Array) -> Array:
+        return self.embeddings.attend(x)

@@ -1,0 +1,135 @@
+"""Task heads on top of `BertEncoder`.
+
+Every model names its encoder `bert`, so a pretraining checkpoint's `params["bert"]`
+drops into any fine-tuning model unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxbert.model.encoder import (
+    BertEncoder,
+    activation,
+    compute_dtype,
+    dense_init,
+    layer_norm,
+    zeros_init,
+)
+
+Array = jax.Array
+
+
+def gather_positions(sequence: Array, positions: Array) -> Array:
+    """[B, S, H] × [B, P] → [B, P, H]: the MLM head runs on P ≪ S masked slots only."""
+    return jnp.take_along_axis(sequence, positions[..., None].astype(jnp.int32), axis=1)
+
+
+def output_dense(cfg: Any, features: int, name: str, in_axis: str = "embed") -> nn.Dense:
+    return nn.Dense(
+        features,
+        dtype=compute_dtype(cfg),
+        param_dtype=jnp.float32,
+        kernel_init=dense_init(cfg, (in_axis, None)),
+        bias_init=zeros_init((None,)),
+        name=name,
+    )
+
+
+class MLMHead(nn.Module):
+    """Transform (dense + GELU + LayerNorm), then logits tied to the word embeddings."""
+
+    cfg: Any
+
+    @nn.compact
+    def __call__(self, x: Array, attend) -> Array:
+        cfg = self.cfg
+        x = nn.Dense(
+            cfg.hidden_size,
+            dtype=compute_dtype(cfg),
+            param_dtype=jnp.float32,
+            kernel_init=dense_init(cfg, ("embed", "embed_out")),
+            bias_init=zeros_init(("embed_out",)),
+            name="transform",
+        )(x)
+        x = layer_norm(cfg, "layer_norm")(activation(cfg)(x))
+        bias = self.param("output_bias", zeros_init(("vocab",)), (cfg.vocab_size,), jnp.float32)
+        return attend(x).astype(jnp.float32) + bias
+
+
+class BertForPreTraining(nn.Module):
+    """Masked-LM logits at `masked_positions` (or every position if None) and NSP logits."""
+
+    cfg: Any
+
+    @nn.compact
+    def __call__(
+        self, input_ids, input_mask, segment_ids, masked_positions=None, deterministic=True
+    ) -> dict[str, Array]:
+        bert = BertEncoder(self.cfg, name="bert")
+        sequence, pooled = bert(input_ids, input_mask, segment_ids, deterministic)
+        if masked_positions is not None:
+            sequence = gather_positions(sequence, masked_positions)
+        mlm_logits = MLMHead(self.cfg, name="mlm")(sequence, bert.attend)
+        nsp_logits = output_dense(self.cfg, 2, "nsp", "embed_out")(pooled).astype(jnp.float32)
+        return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
+
+
+class BertForSequenceClassification(nn.Module):
+    """Pooled [CLS] → dropout → dense. num_labels=1 is regression (STS-B)."""
+
+    cfg: Any
+    num_labels: int
+
+    @nn.compact
+    def __call__(self, input_ids, input_mask, segment_ids, deterministic=True) -> Array:
+        _, pooled = BertEncoder(self.cfg, name="bert")(
+            input_ids, input_mask, segment_ids, deterministic
+        )
+        pooled = nn.Dropout(self.cfg.hidden_dropout)(pooled, deterministic=deterministic)
+        return output_dense(self.cfg, self.num_labels, "classifier", "embed_out")(pooled).astype(
+            jnp.float32
+        )
+
+
+class BertForTokenClassification(nn.Module):
+    """Per-token logits (NER)."""
+
+    cfg: Any
+    num_labels: int
+
+    @nn.compact
+    def __call__(self, input_ids, input_mask, segment_ids, deterministic=True) -> Array:
+        sequence, _ = BertEncoder(self.cfg, name="bert")(
+            input_ids, input_mask, segment_ids, deterministic
+        )
+        sequence = nn.Dropout(self.cfg.hidden_dropout)(sequence, deterministic=deterministic)
+        return output_dense(self.cfg, self.num_labels, "classifier")(sequence).astype(jnp.float32)
+
+
+class BertForQuestionAnswering(nn.Module):
+    """Start and end logits per token (SQuAD span extraction)."""
+
+    cfg: Any
+
+    @nn.compact
+    def __call__(self, input_ids, input_mask, segment_ids, deterministic=True) -> dict[str, Array]:
+        sequence, _ = BertEncoder(self.cfg, name="bert")(
+            input_ids, input_mask, segment_ids, deterministic
+        )
+        logits = output_dense(self.cfg, 2, "qa_outputs")(sequence).astype(jnp.float32)
+        return {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
+
+
+class BertEmbedder(nn.Module):
+    """All hidden states, for contextual embeddings (feature extraction)."""
+
+    cfg: Any
+
+    @nn.compact
+    def __call__(self, input_ids, input_mask, segment_ids, deterministic=True):
+        return BertEncoder(self.cfg, name="bert")(input_ids, input_mask, segment_ids, deterministic)
