@@ -1,0 +1,7 @@
+"""BERT-small architecture (see jaxbert.model.config.SIZES)."""
+
+from jaxbert.model.config import model_config
+
+
+def get_config():
+    return model_config("small")

@@ -1,0 +1,185 @@
+"""Orbax checkpoints: train state, data-iterator position, rng and the resolved config.
+
+Orbax writes each step to a temporary directory and renames it when complete, so a
+crash mid-save never produces a step directory that looks finished; old steps are only
+removed after a newer one is committed. On restore we still try the newest step first and
+fall back to older ones if it cannot be read (disk corruption, truncated copies).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
+
+from jaxbert.errors import UserError
+
+log = logging.getLogger(__name__)
+
+ITEMS = ("state", "data", "meta", "config")
+
+
+def checkpoint_defaults() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(
+        {
+            "every_steps": 1000,
+            "keep": 3,  # the newest K checkpoints are kept
+            "keep_best": False,  # also keep the one with the lowest eval loss
+            "async_save": True,
+        }
+    )
+
+
+class Checkpointer:
+    """One run's checkpoint directory."""
+
+    def __init__(self, directory: str | Path, cfg: Any):
+        self.directory = Path(directory).absolute()
+        policies = [pp.LatestN(n=int(cfg.keep))]
+        if cfg.keep_best:
+            policies.append(pp.BestN(get_metric_fn=lambda m: m["eval_loss"], reverse=True, n=1))
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=pp.AnyPreservationPolicy(policies),
+            enable_async_checkpointing=bool(cfg.async_save),
+            create=True,
+        )
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
+
+    def save(
+        self, step: int, state, data_state: dict, rng, config, metrics=None, force=False
+    ) -> bool:
+        args = ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            data=ocp.args.JsonSave(data_state),
+            meta=ocp.args.JsonSave({"step": int(step), "rng": _rng_to_list(rng)}),
+            config=ocp.args.JsonSave(config.to_dict()),
+        )
+        return self.manager.save(step, args=args, metrics=metrics, force=force)
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def restore_latest(self, abstract_state) -> tuple[int, Any, dict, Any] | None:
+        """(step, state, data_state, rng) from the newest readable checkpoint, or None."""
+        for step in reversed(self.steps()):
+            try:
+                return self.restore(step, abstract_state)
+            except Exception as e:  # noqa: BLE001 — any unreadable checkpoint: try the previous
+                log.warning(
+                    "checkpoint step %d in %s is unreadable (%s); trying an older one",
+                    step,
+                    self.directory,
+                    _short(e),
+                )
+                print(
+                    f"warning: checkpoint {self.directory}/{step} is unreadable "
+                    f"({_short(e)}); falling back to an older one"
+                )
+        return None
+
+    def restore(self, step: int, abstract_state) -> tuple[int, Any, dict, Any]:
+        args = ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state),
+            data=ocp.args.JsonRestore(),
+            meta=ocp.args.JsonRestore(),
+        )
+        out = self.manager.restore(step, args=args)
+        return step, out.state, out.data, _rng_from_list(out.meta["rng"])
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+def _rng_to_list(rng) -> list[int]:
+    return np.asarray(jax.random.key_data(rng)).tolist()
+
+
+def _rng_from_list(values) -> jax.Array:
+    return jax.random.wrap_key_data(np.asarray(values, dtype=np.uint32))
+
+
+def _short(e: Exception) -> str:
+    text = f"{type(e).__name__}: {e}"
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+def read_config(directory: str | Path, step: int | None = None) -> ml_collections.ConfigDict:
+    """The resolved run config saved with a checkpoint (newest step by default)."""
+    directory = Path(directory)
+    steps = (
+        sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+        if directory.is_dir()
+        else []
+    )
+    if not steps:
+        raise UserError(f"no checkpoint found in {directory}")
+    step = steps[-1] if step is None else step
+    path = directory / str(step) / "config" / "metadata"
+    if not path.is_file():
+        raise UserError(f"checkpoint {directory / str(step)} has no saved config")
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+
+
+def save_params(path: str | Path, params, model_cfg: ml_collections.ConfigDict) -> Path:
+    """A standalone parameters checkpoint (e.g. converted from Hugging Face), written atomically."""
+    path = Path(path).absolute()
+    if path.exists():
+        raise UserError(f"{path} already exists; refusing to overwrite it")
+    tmp = path.with_name(path.name + ".tmp-partial")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    ckptr = ocp.StandardCheckpointer()
+    ckptr.save(tmp / "params", params)
+    ckptr.wait_until_finished()
+    (tmp / "model_config.json").write_text(json.dumps(model_cfg.to_dict(), indent=2))
+    tmp.rename(path)
+    return path
+
+
+def load_params(path: str | Path) -> tuple[ml_collections.ConfigDict, Any]:
+    """(model config, params) from `save_params` output or from a pretraining run directory.
+
+    A run directory (the `checkpoints/` folder of `jaxbert pretrain`, or its parent) yields
+    the newest readable step's parameters, without its optimizer state.
+    """
+    path = Path(path).absolute()
+    if (path / "params").is_dir() and (path / "model_config.json").is_file():
+        cfg = ml_collections.ConfigDict(json.loads((path / "model_config.json").read_text()))
+        return cfg, ocp.StandardCheckpointer().restore(path / "params")
+    if (path / "checkpoints").is_dir():
+        path = path / "checkpoints"
+    steps = (
+        sorted((int(p.name) for p in path.iterdir() if p.name.isdigit()), reverse=True)
+        if path.is_dir()
+        else []
+    )
+    if not steps:
+        raise UserError(f"{path}: not a jaxbert checkpoint (no params/ or step directories)")
+    for step in steps:
+        try:
+            cfg = read_config(path, step).model
+            state = ocp.PyTreeCheckpointer().restore(path / str(step) / "state")
+            return cfg, state["params"]
+        except Exception as e:  # noqa: BLE001 — fall back to an older step
+            print(
+                f"warning: checkpoint {path}/{step} is unreadable ({_short(e)}); trying an older one"
+            )
+    raise UserError(f"{path}: no readable checkpoint")

@@ -1,0 +1,122 @@
+"""Where metrics go: console progress line, metrics.jsonl, TensorBoard, and the final plot.
+
+Only process 0 writes; other processes get a logger that does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def progress_bar(done: int, total: int, width: int = 20) -> str:
+    filled = int(width * done / max(total, 1))
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def progress_line(step: int, total: int, m: dict, eta_s: float) -> str:
+    parts = [
+        f"step {step}/{total} {progress_bar(step, total)}",
+        f"loss {m['loss']:.4f} (mlm {m['mlm_loss']:.4f} nsp {m['nsp_loss']:.4f})",
+        f"acc mlm {m['mlm_accuracy']:.3f} nsp {m['nsp_accuracy']:.3f}",
+        f"lr {m['learning_rate']:.2e}",
+    ]
+    if "tokens_per_s" in m:
+        parts.append(f"{m['tokens_per_s']:,.0f} tok/s")
+    if "mfu" in m:
+        parts.append(f"MFU {100 * m['mfu']:.1f}%")
+    parts.append(f"ETA {format_duration(eta_s)}")
+    return " | ".join(parts)
+
+
+class MetricsLogger:
+    def __init__(self, out_dir: Path, enabled: bool = True, tensorboard: bool = True):
+        self.enabled = enabled
+        self.out_dir = Path(out_dir)
+        self.writer = None
+        if not enabled:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.jsonl = open(self.out_dir / "metrics.jsonl", "a")  # noqa: SIM115 — closed in close()
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+
+    def write(self, step: int, split: str, metrics: dict) -> None:
+        if not self.enabled:
+            return
+        record = {"step": step, "split": split, "time": time.time(), **metrics}
+        self.jsonl.write(json.dumps(record) + "\n")
+        self.jsonl.flush()
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(f"{split}/{key}", value, step)
+
+    def print(self, text: str) -> None:
+        if self.enabled:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.jsonl.close()
+            if self.writer is not None:
+                self.writer.close()
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """Records of metrics.jsonl; a resumed run's re-logged steps replace the earlier ones."""
+    latest: dict[tuple[str, int], dict] = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                latest[(r["split"], r["step"])] = r
+    return sorted(latest.values(), key=lambda r: (r["split"], r["step"]))
+
+
+def plot_curves(metrics_path: Path, out_png: Path) -> Path | None:
+    """Loss and accuracy curves (train and eval) as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(metrics_path)
+    if not records:
+        return None
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for split, style in (("train", "-"), ("eval", "o--")):
+        rows = [r for r in records if r["split"] == split]
+        if not rows:
+            continue
+        steps = [r["step"] for r in rows]
+        for key in ("mlm_loss", "nsp_loss"):
+            ax_loss.plot(steps, [r[key] for r in rows], style, label=f"{split} {key}")
+        for key in ("mlm_accuracy", "nsp_accuracy"):
+            ax_acc.plot(steps, [r[key] for r in rows], style, label=f"{split} {key}")
+    ax_loss.set(xlabel="step", ylabel="loss", title="Loss")
+    ax_acc.set(xlabel="step", ylabel="accuracy", title="Accuracy", ylim=(0, 1))
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png
+
+
+def warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)

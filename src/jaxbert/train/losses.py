@@ -1,0 +1,53 @@
+"""Pretraining losses and metrics, in float32 whatever the compute dtype.
+
+Losses are returned as sums with their denominators so that gradient accumulation and
+multi-host reductions can combine them exactly before dividing.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def weighted_xent(logits: Array, labels: Array, weights: Array) -> tuple[Array, Array]:
+    """Σ w·(−log p[label]) and Σ w·[argmax == label]."""
+    logits = logits.astype(jnp.float32)
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    nll = -jnp.take_along_axis(log_probs, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    correct = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+    return jnp.sum(nll * weights), jnp.sum(correct * weights)
+
+
+def pretraining_sums(outputs: dict[str, Array], batch: dict[str, Array]) -> dict[str, Array]:
+    """Unnormalised MLM/NSP loss and accuracy sums plus their counts."""
+    mlm_w = batch["masked_weights"].astype(jnp.float32)
+    mlm_loss, mlm_correct = weighted_xent(outputs["mlm_logits"], batch["masked_ids"], mlm_w)
+    nsp_w = jnp.ones(batch["next_sentence_label"].shape, jnp.float32)
+    nsp_loss, nsp_correct = weighted_xent(
+        outputs["nsp_logits"], batch["next_sentence_label"], nsp_w
+    )
+    return {
+        "mlm_loss": mlm_loss,
+        "mlm_correct": mlm_correct,
+        "mlm_count": jnp.sum(mlm_w),
+        "nsp_loss": nsp_loss,
+        "nsp_correct": nsp_correct,
+        "nsp_count": jnp.sum(nsp_w),
+    }
+
+
+def normalise(sums: dict[str, Array]) -> dict[str, Array]:
+    """Sums → the reported means (total loss = MLM mean + NSP mean, as google-bert)."""
+    mlm_n = jnp.maximum(sums["mlm_count"], 1.0)
+    nsp_n = jnp.maximum(sums["nsp_count"], 1.0)
+    out = {
+        "mlm_loss": sums["mlm_loss"] / mlm_n,
+        "mlm_accuracy": sums["mlm_correct"] / mlm_n,
+        "nsp_loss": sums["nsp_loss"] / nsp_n,
+        "nsp_accuracy": sums["nsp_correct"] / nsp_n,
+    }
+    out["loss"] = out["mlm_loss"] + out["nsp_loss"]
+    return out

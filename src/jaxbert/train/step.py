@@ -1,0 +1,158 @@
+"""Pure pretraining step functions and their sharded compilation (the pjit model).
+
+`train_step(state, batch, rng)` is a deterministic function of its inputs: the dropout
+key is `fold_in(rng, step)`, so a resumed run replays the same randomness.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from jaxbert import sharding
+from jaxbert.train.losses import normalise, pretraining_sums
+
+Array = jax.Array
+MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids", "masked_positions")
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: Array
+    params: Any
+    opt_state: Any
+
+
+def init_state(
+    model: nn.Module, tx: optax.GradientTransformation, example: dict, rng
+) -> TrainState:
+    """Boxed (logically named) initial state; use under jax.eval_shape / sharded_init."""
+    params = model.init(rng, *(example[k] for k in MODEL_INPUTS))["params"]
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+
+
+def forward(model, params, batch, rng=None):
+    kwargs = {"deterministic": rng is None}
+    if rng is not None:
+        kwargs["rngs"] = {"dropout": rng}
+    return model.apply({"params": params}, *(batch[k] for k in MODEL_INPUTS), **kwargs)
+
+
+def _micro_grads(model, params, micro, rng, mlm_total, nsp_total):
+    """Gradient of this micro-batch's share of the *whole batch's* mean loss."""
+
+    def loss_fn(p):
+        sums = pretraining_sums(forward(model, p, micro, rng), micro)
+        return sums["mlm_loss"] / mlm_total + sums["nsp_loss"] / nsp_total, sums
+
+    (_, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    return grads, sums
+
+
+def split_micro_batches(batch: dict, k: int) -> dict:
+    """[B, …] → [k, B/k, …], micro-batch i = rows i, i+k, … so each holds rows of every shard."""
+    return jax.tree.map(lambda x: x.reshape(x.shape[0] // k, k, *x.shape[1:]).swapaxes(0, 1), batch)
+
+
+def train_step(state: TrainState, batch: dict, rng, *, model, tx, schedule, accum_steps: int = 1):
+    rng = jax.random.fold_in(rng, state.step)
+    # Denominators of the full batch, known up front: summing micro-batch gradients of
+    # (sum / total) then gives exactly the large-batch gradient.
+    mlm_total = jnp.maximum(jnp.sum(batch["masked_weights"].astype(jnp.float32)), 1.0)
+    nsp_total = jnp.float32(batch["next_sentence_label"].shape[0])
+    if accum_steps == 1:
+        grads, sums = _micro_grads(model, state.params, batch, rng, mlm_total, nsp_total)
+    else:
+        micro = split_micro_batches(batch, accum_steps)
+
+        def body(carry, xs):
+            i, mb = xs
+            g, s = _micro_grads(
+                model, state.params, mb, jax.random.fold_in(rng, i), mlm_total, nsp_total
+            )
+            return jax.tree.map(jnp.add, carry, (g, s)), None
+
+        zero_g = jax.tree.map(jnp.zeros_like, state.params)
+        zero_s = {k: jnp.zeros((), jnp.float32) for k in _SUM_KEYS}
+        (grads, sums), _ = jax.lax.scan(body, (zero_g, zero_s), (jnp.arange(accum_steps), micro))
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = normalise(sums)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["learning_rate"] = jnp.asarray(schedule(state.step), jnp.float32)
+    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+_SUM_KEYS = ("mlm_loss", "mlm_correct", "mlm_count", "nsp_loss", "nsp_correct", "nsp_count")
+
+
+def eval_step(params, batch: dict, *, model) -> dict[str, Array]:
+    """Unnormalised sums; the loop adds them over eval batches, then calls `normalise`."""
+    return pretraining_sums(forward(model, params, batch), batch)
+
+
+def _with_rules(fn: Callable, rules) -> Callable:
+    @functools.wraps(fn)
+    def wrapped(*args):
+        with nn.logical_axis_rules(rules):
+            return fn(*args)
+
+    return wrapped
+
+
+class CompiledSteps:
+    """The sharded state and the jitted step functions for one model/optimizer/mesh."""
+
+    def __init__(
+        self,
+        model,
+        tx,
+        schedule,
+        mesh: Mesh,
+        example: dict,
+        accum_steps: int = 1,
+        rules=sharding.LOGICAL_RULES,
+    ):
+        self.mesh, self.rules = mesh, rules
+        init = functools.partial(init_state, model, tx, example, jax.random.key(0))
+        abstract = jax.eval_shape(init)
+        self.state_shardings = sharding.logical_shardings(abstract, mesh, rules)
+        batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
+        step = functools.partial(
+            train_step, model=model, tx=tx, schedule=schedule, accum_steps=accum_steps
+        )
+        self.train = jax.jit(
+            _with_rules(step, rules),
+            in_shardings=(self.state_shardings, batch_sh, repl),
+            out_shardings=(self.state_shardings, repl),
+            donate_argnums=(0,),
+        )
+        self.eval = jax.jit(
+            _with_rules(functools.partial(eval_step, model=model), rules),
+            in_shardings=(self.state_shardings.params, batch_sh),
+            out_shardings=repl,
+        )
+        self._init = init
+
+    def init_state(self, rng) -> TrainState:
+        """Initialise directly into shards (full parameters never sit on one device)."""
+        init = functools.partial(self._init.func, *self._init.args[:3], rng)
+        with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+            return jax.jit(lambda: nn.unbox(init()), out_shardings=self.state_shardings)()
+
+    def abstract_state(self) -> TrainState:
+        """Shape/dtype/sharding skeleton, for restoring a checkpoint straight into shards."""
+        abstract = nn.unbox(jax.eval_shape(self._init))
+        return jax.tree.map(
+            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+            abstract,
+            self.state_shardings,
+        )
