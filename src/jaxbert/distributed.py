@@ -43,7 +43,7 @@ def maybe_initialize(cfg: Any) -> None:
     if _initialized or cfg.mode == "off":
         return
     kwargs = _explicit(cfg)
-    if kwargs or cfg.mode == "on" or _cluster_detected():
-        if kwargs.get("num_processes", 2) > 1 or cfg.mode == "on":
-            jax.distributed.initialize(**kwargs)
-            _initialized = True
+    wanted = kwargs or cfg.mode == "on" or _cluster_detected()
+    if wanted and (kwargs.get("num_processes", 2) > 1 or cfg.mode == "on"):
+        jax.distributed.initialize(**kwargs)
+        _initialized = True
