@@ -1,0 +1,125 @@
+"""Encoder properties: sizes, scan/remat equivalence, bidirectionality, padding, dtypes."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxbert.convert import unstack_layers
+from jaxbert.model.commands import count_params
+from jaxbert.model.config import model_config, validate
+from jaxbert.model.encoder import BertEncoder, attention_weights_path
+from jaxbert.model.heads import BertForPreTraining
+from tests.helpers import micro_model_config, random_batch
+
+INPUTS = ("input_ids", "input_mask", "segment_ids")
+
+
+def init_encoder(cfg, batch):
+    model = BertEncoder(cfg)
+    params = nn.unbox(model.init(jax.random.key(0), *(batch[k] for k in INPUTS)))["params"]
+    return model, params
+
+
+@pytest.mark.parametrize(
+    "size, encoder, pretraining",
+    # transformers' BertModel / BertForPreTraining parameter counts for the same configs.
+    [("base", 109_482_240, 110_106_428), ("large", 335_141_888, 336_226_108)],
+)
+def test_parameter_counts_match_transformers(size, encoder, pretraining):
+    """BERT-base has ≈110M and BERT-large ≈335M parameters, exactly as transformers counts them."""
+    counts = count_params(model_config(size))
+    assert counts == {"encoder": encoder, "pretraining": pretraining}
+
+
+def test_scanned_and_unrolled_layers_compute_the_same_function():
+    """nn.scan over layers is only a compilation strategy: same params → same outputs."""
+    batch = random_batch()
+    model, params = init_encoder(micro_model_config(), batch)
+    unrolled = BertEncoder(micro_model_config(scan_layers=False))
+    a = model.apply({"params": params}, *(batch[k] for k in INPUTS))
+    b = unrolled.apply({"params": unstack_layers({"bert": params})["bert"]}, *(batch[k] for k in INPUTS))
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["full", "dots", "dots_no_batch"])
+def test_remat_changes_neither_outputs_nor_gradients(policy):
+    """Rematerialisation trades compute for memory without changing the maths."""
+    batch = random_batch()
+    model, params = init_encoder(micro_model_config(), batch)
+    remat = BertEncoder(micro_model_config(remat_policy=policy))
+
+    def loss(m, p):
+        seq, pooled = m.apply({"params": p}, *(batch[k] for k in INPUTS))
+        return jnp.sum(seq**2) + jnp.sum(pooled)
+
+    np.testing.assert_allclose(loss(model, params), loss(remat, params), rtol=1e-6)
+    g1, g2 = jax.grad(lambda p: loss(model, p))(params), jax.grad(lambda p: loss(remat, p))(params)
+    for x, y in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+        np.testing.assert_allclose(x, y, atol=1e-5)
+
+
+def test_attention_is_bidirectional():
+    """Changing the last real token changes the first position's output (no causal mask)."""
+    batch = random_batch(seq=8)
+    batch["input_mask"][:] = 1
+    model, params = init_encoder(micro_model_config(), batch)
+    seq_a, _ = model.apply({"params": params}, *(batch[k] for k in INPUTS))
+    batch["input_ids"][:, -1] = (batch["input_ids"][:, -1] + 1) % 128
+    seq_b, _ = model.apply({"params": params}, *(batch[k] for k in INPUTS))
+    assert np.all(np.abs(np.asarray(seq_a[:, 0] - seq_b[:, 0])).max(axis=-1) > 1e-6)
+
+
+def test_padding_tokens_do_not_affect_real_positions():
+    """Whatever ids sit in padded positions, the outputs at real positions are unchanged."""
+    batch = random_batch()
+    model, params = init_encoder(micro_model_config(), batch)
+    seq_a, pooled_a = model.apply({"params": params}, *(batch[k] for k in INPUTS))
+    noisy = dict(batch)
+    noisy["input_ids"] = np.where(batch["input_mask"] == 1, batch["input_ids"], 77).astype(np.int32)
+    seq_b, pooled_b = model.apply({"params": params}, *(noisy[k] for k in INPUTS))
+    real = batch["input_mask"].astype(bool)
+    np.testing.assert_allclose(np.asarray(seq_a)[real], np.asarray(seq_b)[real], atol=1e-6)
+    np.testing.assert_allclose(pooled_a, pooled_b, atol=1e-6)
+
+
+def test_explicit_attention_path_matches_fused_attention_without_dropout():
+    """The dropout-capable attention (training) computes the same softmax attention."""
+    rng = np.random.default_rng(0)
+    q, k, v = (jnp.asarray(rng.normal(size=(2, 6, 3, 4)), jnp.float32) for _ in range(3))
+    lengths = jnp.array([6, 3], jnp.int32)
+    fused = jax.nn.dot_product_attention(q, k, v, key_value_seq_lengths=lengths)
+    explicit = attention_weights_path(q, k, v, lengths, jax.random.key(0), 0.0, jnp.float32)
+    np.testing.assert_allclose(fused, explicit, atol=1e-6)
+
+
+def test_bf16_compute_keeps_float32_params_and_logits():
+    """Mixed precision: parameters stay fp32, losses see fp32 logits."""
+    batch = random_batch()
+    cfg = micro_model_config(dtype="bfloat16")
+    model = BertForPreTraining(cfg)
+    args = [batch[k] for k in (*INPUTS, "masked_positions")]
+    variables = nn.unbox(model.init(jax.random.key(0), *args))
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(variables))
+    out = model.apply(variables, *args)
+    assert out["mlm_logits"].dtype == jnp.float32 and out["nsp_logits"].dtype == jnp.float32
+
+
+def test_every_parameter_carries_logical_axis_names():
+    """Sharding is configuration: no parameter is left without logical names."""
+    batch = random_batch()
+    boxed = BertForPreTraining(micro_model_config()).init(
+        jax.random.key(0), *(batch[k] for k in (*INPUTS, "masked_positions"))
+    )
+    leaves = jax.tree.leaves(boxed, is_leaf=lambda x: isinstance(x, nn.Partitioned))
+    assert leaves and all(isinstance(x, nn.Partitioned) for x in leaves)
+
+
+def test_invalid_architecture_is_rejected_with_the_key_named():
+    """hidden_size must divide into heads; the error names both keys."""
+    with pytest.raises(ValueError, match="hidden_size.*num_heads"):
+        validate(model_config("tiny", num_heads=3))
+    with pytest.raises(ValueError, match="unknown model config key 'hiden_size'"):
+        model_config("tiny", hiden_size=3)
