@@ -1,0 +1,292 @@
+"""The pretraining input pipeline: prepared shards → fixed-shape masked numpy batches.
+
+One Grain `MapDataset` indexed by *global batch number* g: batch g belongs to epoch
+``g // batches_per_epoch``; its rows are instances of that epoch (created from this
+process's documents with `instances.create_instances`, shuffled with (seed, epoch,
+process)), assembled and masked with keys (seed, process, epoch, example index). Every
+batch is thus a pure function of (config, seed, process, g), which makes state trivial
+(`{"next_batch": g}`), restores exact — whatever the worker count — and lets Grain's
+multiprocessing prefetch compute batches out of order.
+
+`batches_per_epoch` is fixed from epoch 0's instance count (pairings change the count a
+little between epochs; a later epoch with more instances drops a random few, one with
+fewer wraps around), so epochs never need to be enumerated to find where batch g lives.
+
+Splits: the last `eval_fraction` of the documents (at least one, in corpus order) are
+held out; ``split="eval"`` reads only those, ``"train"`` the rest. Documents are dealt
+round-robin to processes (``docs[process_index::process_count]``); random-next segments
+come from any document of the split.
+
+Grain imports jax when jax is installed (grain/_src/core/profiler.py), so it is imported
+lazily here: importing this module stays jax-free; this code never uses jax itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from jaxbert.data import instances as instances_lib
+from jaxbert.data import masking as masking_lib
+from jaxbert.data import rng as rng_lib
+from jaxbert.data.store import PreparedCorpus
+from jaxbert.data.tokenizer import load_tokenizer
+from jaxbert.errors import UserError
+
+BATCH_KEYS = (
+    "input_ids",
+    "input_mask",
+    "segment_ids",
+    "masked_positions",
+    "masked_ids",
+    "masked_weights",
+    "next_sentence_label",
+)
+SPLITS = ("train", "eval")
+_NUM_BATCHES = 2**62  # "forever": Grain ranges are lazy
+
+
+def default_data_config() -> ml_collections.ConfigDict:
+    """Defaults for `config.data` (BERT phase-1: sequence length 128)."""
+    return ml_collections.ConfigDict(
+        {
+            "prepared_dir": "",
+            "max_seq_length": 128,
+            "max_predictions_per_seq": 20,
+            "mask_prob": 0.15,
+            "masking": "token",  # token | whole_word | span
+            "random_token": "unigram",  # unigram | uniform
+            "short_seq_prob": 0.1,
+            "num_workers": 0,  # Grain worker processes; 0 = in-process
+            "eval_fraction": 0.01,  # share of documents held out for split="eval"
+            "prefetch": 2,  # batches buffered per worker when num_workers > 0
+        }
+    )
+
+
+def _validate(cfg: Any) -> dict:
+    """Reads and checks the data config; errors name the key."""
+    defaults = default_data_config()
+    c = {k: getattr(cfg, k, defaults[k]) for k in defaults}
+    checks = [
+        (c["masking"] in masking_lib.MASKING_MODES, f"one of {masking_lib.MASKING_MODES}"),
+        (c["random_token"] in masking_lib.RANDOM_TOKEN_MODES, "unigram or uniform"),
+        (0 < c["mask_prob"] <= 1, "in (0, 1]"),
+        (0 <= c["short_seq_prob"] <= 1, "in [0, 1]"),
+        (c["max_seq_length"] >= 8, ">= 8"),
+        (1 <= c["max_predictions_per_seq"] <= c["max_seq_length"], "in [1, max_seq_length]"),
+        (c["num_workers"] >= 0, ">= 0"),
+        (0 <= c["eval_fraction"] < 1, "in [0, 1)"),
+    ]
+    keys = ["masking", "random_token", "mask_prob", "short_seq_prob", "max_seq_length"]
+    keys += ["max_predictions_per_seq", "num_workers", "eval_fraction"]
+    for key, (ok, want) in zip(keys, checks, strict=True):
+        if not ok:
+            raise UserError(f"config data.{key}={c[key]!r} must be {want}")
+    return c
+
+
+def split_documents(num_documents: int, eval_fraction: float, split: str) -> np.ndarray:
+    """Document ids of a split: eval is the last `eval_fraction` (>= 1 doc when > 0)."""
+    if split not in SPLITS:
+        raise UserError(f"split must be one of {SPLITS}, got {split!r}")
+    n_eval = max(1, round(num_documents * eval_fraction)) if eval_fraction > 0 else 0
+    if n_eval and num_documents - n_eval < 1:
+        raise UserError(
+            f"the prepared corpus has {num_documents} document(s): too few to hold out "
+            "an eval split (set data.eval_fraction=0 to train on all)"
+        )
+    if split == "eval":
+        if not n_eval:
+            raise UserError("split='eval' needs data.eval_fraction > 0")
+        return np.arange(num_documents - n_eval, num_documents)
+    return np.arange(num_documents - n_eval)
+
+
+class BatchSource:
+    """Callable g → batch g. Picklable (the corpus pickles as its path) for Grain workers."""
+
+    def __init__(self, cfg: dict, *, batch_size, seed, process_index, process_count, split, debug):
+        self.cfg, self.batch_size, self.seed, self.debug = cfg, batch_size, seed, debug
+        self.process_index = process_index
+        self.corpus = PreparedCorpus(cfg["prepared_dir"])
+        self.split_docs = split_documents(self.corpus.num_documents, cfg["eval_fraction"], split)
+        self.local_docs = self.split_docs[process_index::process_count]
+        if len(self.local_docs) == 0:
+            raise UserError(
+                f"{cfg['prepared_dir']}: split {split!r} has {len(self.split_docs)} document(s), "
+                f"none for process {process_index} of {process_count}"
+            )
+        self._tables: dict[int, np.ndarray] = {}
+        self.batches_per_epoch = max(1, len(self.epoch_table(0)) // batch_size)
+        self._load_vocab_tables()
+
+    def _load_vocab_tables(self) -> None:
+        tok = load_tokenizer(self.corpus.tokenizer_path)
+        self.cls_id, self.sep_id, self.mask_id = tok.cls_id, tok.sep_id, tok.mask_id
+        self.special_table, self.word_start_table = tok.special_table, tok.word_start_table
+        self.sampler = masking_lib.ReplacementSampler.create(
+            self.cfg["random_token"], self.corpus.unigram_counts, tok.special_table
+        )
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_tables"] = {}
+        for key in ("cls_id", "sep_id", "mask_id", "special_table", "word_start_table"):
+            state.pop(key)
+        state.pop("sampler")
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._load_vocab_tables()
+
+    def epoch_table(self, epoch: int) -> np.ndarray:
+        """This process's instances of `epoch`, shuffled (cached, two epochs kept)."""
+        if epoch not in self._tables:
+            table = instances_lib.create_instances(
+                self.corpus.doc_sentence_start,
+                self.corpus.sentence_lengths,
+                self.local_docs,
+                self.split_docs,
+                max_seq_length=self.cfg["max_seq_length"],
+                short_seq_prob=self.cfg["short_seq_prob"],
+                seed=self.seed,
+                epoch=epoch,
+            )
+            order = np.random.default_rng([self.seed, epoch, self.process_index, 7]).permutation(
+                len(table)
+            )
+            self._tables = {k: v for k, v in self._tables.items() if k == epoch - 1}
+            self._tables[epoch] = table[order]
+        return self._tables[epoch]
+
+    def __call__(self, g: int) -> dict[str, np.ndarray]:
+        epoch, b = divmod(int(g), self.batches_per_epoch)
+        table = self.epoch_table(epoch)
+        example = b * self.batch_size + np.arange(self.batch_size)
+        rows = table[example % len(table)]
+        keys = rng_lib.derive(self.seed, self.process_index, epoch, example)
+        cfg = self.cfg
+        pairs = instances_lib.assemble_pairs(
+            self.corpus, rows, keys, max_seq_length=cfg["max_seq_length"],
+            cls_id=self.cls_id, sep_id=self.sep_id,
+        )  # fmt: skip
+        masked = masking_lib.mask_tokens(
+            pairs["input_ids"], pairs["input_mask"], keys,
+            special_table=self.special_table, word_start_table=self.word_start_table,
+            sampler=self.sampler, mask_id=self.mask_id, mode=cfg["masking"],
+            mask_prob=cfg["mask_prob"], max_predictions=cfg["max_predictions_per_seq"],
+        )  # fmt: skip
+        batch = {**pairs, **masked}
+        if self.debug:
+            return self._debug_fields(batch, pairs["input_ids"], rows, epoch, example)
+        return {k: batch[k] for k in BATCH_KEYS}
+
+    def _debug_fields(self, batch, original_ids, rows, epoch, example) -> dict:
+        """Extra fields for `jaxbert data inspect` and tests (document-local sentence ids)."""
+        out = {k: batch[k] for k in BATCH_KEYS}
+        first = self.corpus.doc_sentence_start
+        out["original_ids"] = original_ids
+        out["doc_a"], out["doc_b"] = rows[:, 0], rows[:, 3]
+        out["sent_a"] = rows[:, 1:3] - first[rows[:, 0]][:, None]
+        out["sent_b"] = rows[:, 4:6] - first[rows[:, 3]][:, None]
+        out["epoch"] = np.full(len(rows), epoch)
+        out["example_index"] = example
+        return out
+
+
+class PretrainIterator:
+    """Endless iterator of pretraining batches with `get_state`/`set_state`.
+
+    The state counts the batches handed out; restoring rebuilds the Grain pipeline at that
+    batch, so what follows equals an uninterrupted run (prefetched batches are recomputed).
+    """
+
+    def __init__(self, source: BatchSource, num_workers: int, prefetch: int, identity: dict):
+        self.source, self.num_workers, self.prefetch = source, num_workers, prefetch
+        self._identity = identity
+        self._next_batch = 0
+        self._iter = None
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.source.batches_per_epoch
+
+    def __iter__(self) -> PretrainIterator:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        if self._iter is None:
+            self._iter = iter(self._dataset(self._next_batch))
+        batch = next(self._iter)
+        self._next_batch += 1
+        return batch
+
+    def _dataset(self, start: int):
+        import grain  # noqa: PLC0415 - grain imports jax; keep module import jax-free
+
+        ds = grain.MapDataset.range(start, _NUM_BATCHES).map(self.source)
+        if self.num_workers == 0:
+            return ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
+        it = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
+        from absl import flags  # noqa: PLC0415 - Grain workers read absl flags
+
+        if not flags.FLAGS.is_parsed():  # not run under absl.app: use flag defaults
+            flags.FLAGS.mark_as_parsed()
+        options = grain.MultiprocessingOptions(
+            num_workers=self.num_workers, per_worker_buffer_size=self.prefetch
+        )
+        return it.mp_prefetch(options)
+
+    def get_state(self) -> dict:
+        return {"next_batch": self._next_batch, **self._identity}
+
+    def set_state(self, state: dict) -> None:
+        mismatched = [k for k, v in self._identity.items() if state.get(k) != v]
+        if mismatched:
+            diffs = ", ".join(f"{k}: saved {state.get(k)!r} vs now {self._identity[k]!r}"
+                              for k in mismatched)  # fmt: skip
+            raise UserError(f"data iterator state does not match this pipeline ({diffs})")
+        self.close()
+        self._next_batch = int(state["next_batch"])
+
+    def close(self) -> None:
+        """Stops Grain worker processes, if any."""
+        if self._iter is not None and hasattr(self._iter, "close"):
+            self._iter.close()
+        self._iter = None
+
+
+def make_pretrain_iterator(
+    data_cfg: Any,
+    *,
+    batch_size: int,
+    seed: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    split: str = "train",
+    debug: bool = False,
+) -> PretrainIterator:
+    """Batches of `BATCH_KEYS` (per-process `batch_size`), forever; see the module doc.
+
+    `debug=True` adds original_ids, doc_a/doc_b, sent_a/sent_b (document-local sentence
+    ranges [start, end)), epoch and example_index, for inspection.
+    """
+    if batch_size < 1:
+        raise UserError(f"batch_size must be >= 1, got {batch_size}")
+    if seed < 0:
+        raise UserError(f"seed must be >= 0, got {seed}")
+    if not 0 <= process_index < process_count:
+        raise UserError(f"process_index {process_index} not in [0, {process_count})")
+    cfg = _validate(data_cfg)
+    source = BatchSource(
+        cfg, batch_size=batch_size, seed=seed, process_index=process_index,
+        process_count=process_count, split=split, debug=debug,
+    )  # fmt: skip
+    identity = {"seed": seed, "batch_size": batch_size, "split": split}
+    identity |= {"process_index": process_index, "process_count": process_count}
+    identity |= {k: cfg[k] for k in ("max_seq_length", "max_predictions_per_seq", "masking")}
+    return PretrainIterator(source, cfg["num_workers"], cfg["prefetch"], identity)

@@ -1,0 +1,283 @@
+"""`jaxbert data prepare`: tokenize a corpus once into numpy shards plus a manifest.
+
+Output directory layout (format ``jaxbert-prepared-v1``)::
+
+    shard-00000.tokens.npy      token ids of every sentence, concatenated (uint16 or int32)
+    shard-00000.sentences.npy   int32 token count of each sentence
+    shard-00000.documents.npy   int32 sentence count of each document (no document spans shards)
+    unigram_counts.npy          int64 [vocab_size] token frequencies, for random replacement
+    tokenizer/                  a copy of the tokenizer, so the directory is self-contained
+    manifest.json               written last, atomically: its presence means "complete"
+
+Plain ``.npy`` files are memory-mapped by the pipeline, so each process touches only the
+pages of its own documents. Work is spread over processes (sentence splitting and
+tokenization per chunk of documents) with a bounded queue, so memory stays flat.
+Re-running with the same inputs is a no-op; with changed inputs (files, tokenizer,
+language) the directory is rebuilt, the old manifest removed first.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from jaxbert.data import corpus as corpus_lib
+from jaxbert.data.tokenizer import TRAIN_CONFIG_NAME, Tokenizer, load_tokenizer
+from jaxbert.errors import UserError
+
+MANIFEST_NAME = "manifest.json"
+FORMAT = "jaxbert-prepared-v1"
+UNIGRAM_NAME = "unigram_counts.npy"
+TOKENIZER_DIR = "tokenizer"
+
+_worker: dict = {}  # per-process tokenizer and language, set by _init_worker
+
+
+def _init_worker(tokenizer_path: str, language: str) -> None:
+    _worker["tokenizer"] = load_tokenizer(tokenizer_path)
+    _worker["language"] = language
+
+
+def _tokenize_chunk(docs: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Sentence-splits and tokenizes documents.
+
+    Returns (tokens, sentence lengths, per-document sentence counts, documents dropped
+    because nothing tokenized). Empty sentences are dropped.
+    """
+    tok: Tokenizer = _worker["tokenizer"]
+    tokens, sent_lens, doc_counts, dropped = [], [], [], 0
+    for doc in docs:
+        sentences = corpus_lib.split_sentences(doc, _worker["language"])
+        encoded = [ids for ids in tok.encode_batch(sentences) if ids] if sentences else []
+        if not encoded:
+            dropped += 1
+            continue
+        tokens.extend(encoded)
+        sent_lens.extend(len(ids) for ids in encoded)
+        doc_counts.append(len(encoded))
+    flat = np.fromiter((i for ids in tokens for i in ids), dtype=np.int32)
+    return flat, np.asarray(sent_lens, np.int32), np.asarray(doc_counts, np.int32), dropped
+
+
+def _chunks(docs: Iterable[list[str]], size: int) -> Iterator[list[list[str]]]:
+    chunk: list[list[str]] = []
+    for doc in docs:
+        chunk.append(doc)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _map_bounded(chunks: Iterator, workers: int, tokenizer_path: str, language: str) -> Iterator:
+    """Ordered parallel map with at most 2 * workers chunks in flight."""
+    if workers <= 1:
+        _init_worker(tokenizer_path, language)
+        yield from map(_tokenize_chunk, chunks)
+        return
+    # spawn, not fork: the parent may have imported multithreaded libraries.
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(tokenizer_path, language)) as pool:
+        pending: collections.deque = collections.deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_tokenize_chunk, (chunk,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+class _ShardWriter:
+    """Accumulates tokenized documents and writes them as numbered shards."""
+
+    def __init__(self, out_dir: Path, dtype: np.dtype, max_tokens: int):
+        self.out_dir, self.dtype, self.max_tokens = out_dir, dtype, max_tokens
+        self.shards: list[dict] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._tokens = 0
+
+    def add(self, tokens: np.ndarray, sent_lens: np.ndarray, doc_counts: np.ndarray) -> None:
+        if len(doc_counts):
+            self._parts.append((tokens, sent_lens, doc_counts))
+            self._tokens += len(tokens)
+        if self._tokens >= self.max_tokens:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._parts:
+            return
+        tokens, sent_lens, doc_counts = (np.concatenate(x) for x in zip(*self._parts))
+        name = f"shard-{len(self.shards):05d}"
+        _save_npy(self.out_dir / f"{name}.tokens.npy", tokens.astype(self.dtype))
+        _save_npy(self.out_dir / f"{name}.sentences.npy", sent_lens)
+        _save_npy(self.out_dir / f"{name}.documents.npy", doc_counts)
+        self.shards.append(
+            {
+                "name": name,
+                "documents": int(len(doc_counts)),
+                "sentences": int(len(sent_lens)),
+                "tokens": int(len(tokens)),
+            }
+        )
+        self._parts, self._tokens = [], 0
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def _input_fingerprint(specs: Sequence[str], tok: Tokenizer, language: str) -> dict:
+    local = [s for s in specs if not s.startswith(corpus_lib.TFDS_PREFIX)]
+    files = corpus_lib.list_corpus_files(local) if local else []
+    return {
+        "format": FORMAT,
+        "corpus": list(specs),
+        "files": [
+            {"path": str(f), "bytes": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns}
+            for f in files
+        ],
+        "tokenizer_sha256": tok.fingerprint(),
+        "language": language,
+    }
+
+
+def prepare(
+    corpus: Sequence[str | Path],
+    tokenizer_path: str | Path,
+    out_dir: str | Path,
+    *,
+    workers: int | None = None,
+    language: str = "en",
+    force: bool = False,
+    shard_max_tokens: int = 64_000_000,
+    chunk_docs: int = 32,
+    tfds_data_dir: str | None = None,
+    tfds_feature: str = "text",
+    progress: bool = True,
+) -> dict:
+    """Tokenizes `corpus` into `out_dir`; returns the manifest. Idempotent (see module doc)."""
+    specs = [str(s) for s in corpus]
+    if not specs:
+        raise UserError("no corpus given (--corpus PATH ...)")
+    tok = load_tokenizer(tokenizer_path)
+    out = Path(out_dir)
+    inputs = _input_fingerprint(specs, tok, language)
+    manifest_path = out / MANIFEST_NAME
+    if manifest_path.is_file() and not force:
+        old = json.loads(manifest_path.read_text())
+        if old.get("inputs") == inputs:
+            _log(f"data prepare: {out} is up to date ({old['tokens']:,} tokens)", progress)
+            return old
+        _log(f"data prepare: inputs changed, rebuilding {out}", progress)
+    _clear_outputs(out)
+
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    dtype = np.dtype(np.uint16 if tok.vocab_size <= np.iinfo(np.uint16).max else np.int32)
+    writer = _ShardWriter(out, dtype, shard_max_tokens)
+    stats = corpus_lib.ReadStats()
+    unigram = np.zeros(tok.vocab_size, dtype=np.int64)
+    docs = corpus_lib.iter_corpus(
+        specs, stats, tfds_data_dir=tfds_data_dir, tfds_feature=tfds_feature
+    )
+    dropped = 0
+    start = time.time()
+    bar = _progress_bar(progress)
+    for tokens, sent_lens, doc_counts, n_dropped in _map_bounded(
+        _chunks(docs, chunk_docs), workers, str(tok.path), language
+    ):
+        writer.add(tokens, sent_lens, doc_counts)
+        unigram += np.bincount(tokens, minlength=tok.vocab_size)
+        dropped += n_dropped
+        bar.update(len(doc_counts) + n_dropped)
+    writer.flush()
+    bar.close()
+    manifest = _finish(out, tok, writer, unigram, stats, dropped, inputs, language, dtype)
+    _log(
+        f"data prepare: {manifest['documents']:,} documents, {manifest['sentences']:,} sentences, "
+        f"{manifest['tokens']:,} tokens in {len(writer.shards)} shard(s), "
+        f"{time.time() - start:.1f}s → {manifest_path}",
+        progress,
+    )
+    return manifest
+
+
+def _finish(out, tok, writer, unigram, stats, dropped, inputs, language, dtype) -> dict:
+    if not writer.shards:
+        raise UserError(f"corpus {inputs['corpus']} contains no text (0 documents after reading)")
+    _save_npy(out / UNIGRAM_NAME, unigram)
+    tok_dir = out / TOKENIZER_DIR
+    tok_dir.mkdir(exist_ok=True)
+    shutil.copy2(tok.path, tok_dir / tok.path.name)
+    if (tok.path.parent / TRAIN_CONFIG_NAME).is_file():
+        shutil.copy2(tok.path.parent / TRAIN_CONFIG_NAME, tok_dir / TRAIN_CONFIG_NAME)
+    if stats.undecodable_lines:
+        print(
+            f"data prepare: warning: skipped {stats.undecodable_lines} undecodable line(s), "
+            f"first at {stats.first_undecodable}",
+            file=sys.stderr,
+        )
+    manifest = {
+        "format": FORMAT,
+        "complete": True,
+        "documents": sum(s["documents"] for s in writer.shards),
+        "sentences": sum(s["sentences"] for s in writer.shards),
+        "tokens": sum(s["tokens"] for s in writer.shards),
+        "token_dtype": dtype.name,
+        "shards": writer.shards,
+        "unigram_counts": UNIGRAM_NAME,
+        "tokenizer": {
+            "file": f"{TOKENIZER_DIR}/{tok.path.name}",
+            "kind": tok.kind,
+            "vocab_size": tok.vocab_size,
+            "lowercase": tok.lowercase,
+            "sha256": inputs["tokenizer_sha256"],
+        },
+        "sentence_splitter": f"sentencex=={_version('sentencex')} ({language})",
+        "skipped": stats.as_dict() | {"documents_without_tokens": dropped},
+        "inputs": inputs,
+    }
+    tmp = out / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    os.replace(tmp, out / MANIFEST_NAME)
+    return manifest
+
+
+def _clear_outputs(out: Path) -> None:
+    """Removes the manifest first (so nothing claims completeness), then old shards."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST_NAME).unlink(missing_ok=True)
+    for f in out.glob("shard-*.npy"):
+        f.unlink()
+    (out / UNIGRAM_NAME).unlink(missing_ok=True)
+    shutil.rmtree(out / TOKENIZER_DIR, ignore_errors=True)
+
+
+def _progress_bar(enabled: bool):
+    from tqdm import tqdm  # noqa: PLC0415
+
+    return tqdm(desc="data prepare", unit=" docs", disable=not enabled, file=sys.stderr)
+
+
+def _log(message: str, enabled: bool) -> None:
+    if enabled:
+        print(message, file=sys.stderr)
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
