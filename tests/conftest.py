@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+WIKI_TINY = REPO / "tests" / "fixtures" / "data" / "wiki_tiny.txt"
 
 
 @pytest.fixture
@@ -21,6 +22,26 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sp_model(tmp_path_factory) -> Path:
+    """A 600-piece unigram sentencepiece model trained on the tiny Wikipedia fixture."""
+    out = tmp_path_factory.mktemp("tokenizer")
+    from jaxbert.data import corpus, tokenizer
+
+    sentences = [s for d in corpus.iter_corpus([WIKI_TINY]) for s in corpus.split_sentences(d)]
+    return tokenizer.train_sentencepiece(sentences, out, vocab_size=600, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def prepared_dir(sp_model, tmp_path_factory) -> Path:
+    """The tiny Wikipedia fixture prepared in-process with `sp_model`."""
+    from jaxbert.data import prepare
+
+    out = tmp_path_factory.mktemp("prepared")
+    prepare.prepare([WIKI_TINY], sp_model, out, workers=0, progress=False)
+    return out
 
 
 def micro_model_config(**overrides):

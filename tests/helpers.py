@@ -15,7 +15,8 @@ def random_batch(batch=8, seq=16, preds=4, vocab=128, seed=0) -> dict[str, np.nd
     return {
         "input_ids": (rng.integers(5, vocab, (batch, seq)) * input_mask).astype(np.int32),
         "input_mask": input_mask,
-        "segment_ids": (np.arange(seq)[None] >= lengths[:, None] // 2).astype(np.int32) * input_mask,
+        "segment_ids": (np.arange(seq)[None] >= lengths[:, None] // 2).astype(np.int32)
+        * input_mask,
         "masked_positions": rng.integers(1, seq // 2, (batch, preds)).astype(np.int32),
         "masked_ids": rng.integers(5, vocab, (batch, preds)).astype(np.int32),
         "masked_weights": (np.arange(preds)[None] < preds - 1).astype(np.float32).repeat(batch, 0),

@@ -11,7 +11,9 @@ from jaxbert.model.config import SIZES, validate
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.mark.parametrize("path", sorted(str(p) for p in CONFIGS.rglob("*.py")), ids=lambda p: Path(p).name)
+@pytest.mark.parametrize(
+    "path", sorted(str(p) for p in CONFIGS.rglob("*.py")), ids=lambda p: Path(p).name
+)
 def test_every_config_file_loads_and_validates(path):
     """Each file in configs/ builds a locked config whose model (if any) is valid."""
     cfg = load_config(path)
@@ -25,10 +27,15 @@ def test_model_size_files_have_the_documented_shapes():
     for size, (layers, hidden, heads, ffn) in SIZES.items():
         cfg = load_config(str(CONFIGS / "model" / f"{size}.py"))
         assert (cfg.num_layers, cfg.hidden_size, cfg.num_heads, cfg.intermediate_size) == (
-            layers, hidden, heads, ffn,
+            layers,
+            hidden,
+            heads,
+            ffn,
         )
         assert cfg.max_position_embeddings == 512 and cfg.type_vocab_size == 2
-        assert cfg.layer_norm_eps == 1e-12 and cfg.hidden_dropout == 0.1 and cfg.hidden_act == "gelu"
+        assert (
+            cfg.layer_norm_eps == 1e-12 and cfg.hidden_dropout == 0.1 and cfg.hidden_act == "gelu"
+        )
     assert SIZES["base"] == (12, 768, 12, 3072) and SIZES["large"] == (24, 1024, 16, 4096)
 
 
@@ -36,8 +43,13 @@ def test_overrides_parse_to_the_existing_type():
     """--config.a.b=v takes the type of the value it replaces."""
     cfg = load_config(
         str(CONFIGS / "pretrain" / "cpu_smoke.py"),
-        ["--config.train.num_steps=7", "--config.optimizer.learning_rate=3e-4",
-         "--config.model.scan_layers=false", "--config.output_dir", "/tmp/x"],
+        [
+            "--config.train.num_steps=7",
+            "--config.optimizer.learning_rate=3e-4",
+            "--config.model.scan_layers=false",
+            "--config.output_dir",
+            "/tmp/x",
+        ],
     )
     assert cfg.train.num_steps == 7 and cfg.optimizer.learning_rate == 3e-4
     assert cfg.model.scan_layers is False and cfg.output_dir == "/tmp/x"

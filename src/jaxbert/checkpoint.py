@@ -74,10 +74,15 @@ class Checkpointer:
         return steps[-1] if steps else None
 
     def restore_latest(self, abstract_state) -> tuple[int, Any, dict, Any] | None:
-        """(step, state, data_state, rng) from the newest readable checkpoint, or None."""
+        """(step, state, data_state, rng) from the newest readable checkpoint, or None.
+
+        Unreadable newer steps are moved aside to `<step>.unreadable` (kept for inspection,
+        never deleted) so that training can write that step again.
+        """
+        unreadable = []
         for step in reversed(self.steps()):
             try:
-                return self.restore(step, abstract_state)
+                restored = self.restore(step, abstract_state)
             except Exception as e:  # noqa: BLE001 — any unreadable checkpoint: try the previous
                 log.warning(
                     "checkpoint step %d in %s is unreadable (%s); trying an older one",
@@ -87,9 +92,28 @@ class Checkpointer:
                 )
                 print(
                     f"warning: checkpoint {self.directory}/{step} is unreadable "
-                    f"({_short(e)}); falling back to an older one"
+                    f"({_short(e)}); falling back to an older one",
+                    flush=True,
                 )
+                unreadable.append(step)
+                continue
+            self._set_aside(unreadable)
+            return restored
+        self._set_aside(unreadable)
         return None
+
+    def _set_aside(self, steps: list[int]) -> None:
+        if not steps or jax.process_index() != 0:
+            return
+        for step in steps:
+            src = self.directory / str(step)
+            dst = self.directory / f"{step}.unreadable"
+            n = 1
+            while dst.exists():
+                dst, n = self.directory / f"{step}.unreadable.{n}", n + 1
+            src.rename(dst)
+            print(f"warning: moved {src} to {dst}", flush=True)
+        self.manager.reload()
 
     def restore(self, step: int, abstract_state) -> tuple[int, Any, dict, Any]:
         args = ocp.args.Composite(

@@ -39,7 +39,9 @@ def test_scanned_and_unrolled_layers_compute_the_same_function():
     model, params = init_encoder(micro_model_config(), batch)
     unrolled = BertEncoder(micro_model_config(scan_layers=False))
     a = model.apply({"params": params}, *(batch[k] for k in INPUTS))
-    b = unrolled.apply({"params": unstack_layers({"bert": params})["bert"]}, *(batch[k] for k in INPUTS))
+    b = unrolled.apply(
+        {"params": unstack_layers({"bert": params})["bert"]}, *(batch[k] for k in INPUTS)
+    )
     for x, y in zip(a, b):
         np.testing.assert_allclose(x, y, atol=1e-6)
 

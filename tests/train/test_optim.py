@@ -12,7 +12,9 @@ def test_linear_warmup_then_linear_decay_to_zero():
     opt = optim.optimizer_defaults()
     opt.learning_rate, opt.warmup_steps = 1e-3, 10
     s = optim.learning_rate_schedule(opt, 110)
-    np.testing.assert_allclose([s(0), s(5), s(10), s(60), s(110)], [0, 5e-4, 1e-3, 5e-4, 0], atol=1e-9)
+    np.testing.assert_allclose(
+        [s(0), s(5), s(10), s(60), s(110)], [0, 5e-4, 1e-3, 5e-4, 0], atol=1e-9
+    )
 
 
 def test_polynomial_decay_uses_the_configured_power():

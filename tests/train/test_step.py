@@ -67,14 +67,17 @@ def test_mlm_loss_counts_only_weighted_prediction_slots():
     batch = random_batch()
     model = BertForPreTraining(micro_model_config())
     params = jax.jit(model.init)(
-        jax.random.key(0), *(batch[k] for k in ("input_ids", "input_mask", "segment_ids", "masked_positions"))
+        jax.random.key(0),
+        *(batch[k] for k in ("input_ids", "input_mask", "segment_ids", "masked_positions")),
     )["params"]
     from flax.linen import unbox
 
     params = unbox(params)
     base = pretraining_sums(forward(model, params, batch), batch)
     changed = dict(batch)
-    changed["masked_ids"] = np.where(batch["masked_weights"] > 0, batch["masked_ids"], 3).astype(np.int32)
+    changed["masked_ids"] = np.where(batch["masked_weights"] > 0, batch["masked_ids"], 3).astype(
+        np.int32
+    )
     other = pretraining_sums(forward(model, params, changed), changed)
     np.testing.assert_allclose(base["mlm_loss"], other["mlm_loss"], rtol=1e-6)
     assert float(base["mlm_count"]) == batch["masked_weights"].sum()
@@ -90,8 +93,13 @@ def test_both_optimizers_reduce_the_loss_on_a_repeated_batch(name):
     tx = optim.make_optimizer(opt, 10)
     batch = random_batch()
     mesh = sharding.create_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
-    steps = CompiledSteps(model, tx, optim.learning_rate_schedule(opt, 10), mesh,
-                          {k: jnp.asarray(v) for k, v in batch.items()})
+    steps = CompiledSteps(
+        model,
+        tx,
+        optim.learning_rate_schedule(opt, 10),
+        mesh,
+        {k: jnp.asarray(v) for k, v in batch.items()},
+    )
     state = steps.init_state(jax.random.key(0))
     losses = []
     for _ in range(8):

@@ -3,6 +3,7 @@ signals, profiling). Everything numeric happens in `train/step.py`."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -20,7 +21,13 @@ from jaxbert.errors import UserError
 from jaxbert.model.config import validate
 from jaxbert.model.heads import BertForPreTraining
 from jaxbert.train import flops, optim
-from jaxbert.train.logger import MetricsLogger, format_duration, plot_curves, progress_line
+from jaxbert.train.logger import (
+    MetricsLogger,
+    format_duration,
+    plot_curves,
+    progress_line,
+    read_metrics,
+)
 from jaxbert.train.losses import normalise
 from jaxbert.train.step import CompiledSteps
 
@@ -105,6 +112,24 @@ def check_config(cfg, mesh) -> int:
     return t.batch_size // jax.process_count()
 
 
+def check_vocab(cfg) -> None:
+    """The model's vocabulary must be the tokenizer's, or ids index the wrong embeddings."""
+    if cfg.data.source != "prepared":
+        return
+    manifest = Path(cfg.data.prepared_dir) / "manifest.json"
+    if not manifest.is_file():
+        raise UserError(
+            f"{manifest} not found: config.data.prepared_dir must be the output of "
+            "`jaxbert data prepare` (an interrupted prepare leaves no manifest)"
+        )
+    vocab = json.loads(manifest.read_text())["tokenizer"]["vocab_size"]
+    if vocab != cfg.model.vocab_size:
+        raise UserError(
+            f"config.model.vocab_size={cfg.model.vocab_size}, but the tokenizer of "
+            f"{cfg.data.prepared_dir} has {vocab} tokens; set --config.model.vocab_size={vocab}"
+        )
+
+
 def _example_batch(cfg) -> dict:
     b, s, p = cfg.train.batch_size, cfg.data.max_seq_length, cfg.data.max_predictions_per_seq
     z = lambda *shape: jnp.zeros(shape, jnp.int32)  # noqa: E731
@@ -160,6 +185,7 @@ def pretrain(cfg) -> RunResult:
     distributed.maybe_initialize(cfg.distributed)
     mesh = sharding.create_mesh(cfg.mesh)
     local_batch = check_config(cfg, mesh)
+    check_vocab(cfg)
     is_main = jax.process_index() == 0
     out_dir = Path(cfg.output_dir)
     log = MetricsLogger(out_dir, enabled=is_main)
@@ -224,6 +250,10 @@ def pretrain(cfg) -> RunResult:
                 ckpt_metrics = {"eval_loss": eval_metrics["loss"]}
                 meter.mark(step)
             if save:
+                if not bool(steps.params_finite(state.params)):
+                    raise TrainingDiverged(
+                        _diverged_message(step, {"params": float("nan")}, ckpt, last_good)
+                    )
                 ckpt.save(
                     step, state, train_it.get_state(), rng, cfg, metrics=ckpt_metrics, force=True
                 )
@@ -243,6 +273,12 @@ def pretrain(cfg) -> RunResult:
         plot = plot_curves(out_dir / "metrics.jsonl", out_dir / "curves.png")
     log.close()
     return RunResult(step, train_metrics, eval_metrics, out_dir, ckpt.directory, plot, preempted)
+
+
+def _last_logged(out_dir: Path, split: str) -> dict:
+    path = out_dir / "metrics.jsonl"
+    rows = [r for r in read_metrics(path) if r["split"] == split] if path.exists() else []
+    return rows[-1] if rows else {}
 
 
 def _init_from(path: str, steps: CompiledSteps, own_dir: Path, log) -> tuple | None:

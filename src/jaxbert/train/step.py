@@ -141,6 +141,12 @@ class CompiledSteps:
             out_shardings=repl,
         )
         self._init = init
+        self.params_finite = jax.jit(
+            lambda p: jax.tree.reduce(
+                jnp.logical_and, jax.tree.map(lambda x: jnp.isfinite(x).all(), p)
+            ),
+            in_shardings=(self.state_shardings.params,),
+        )
 
     def init_state(self, rng) -> TrainState:
         """Initialise directly into shards (full parameters never sit on one device)."""

@@ -1,0 +1,49 @@
+# jaxbert entry points. `make pretrain` and `make test` are the two set-up commands:
+# each creates .venv and installs the pinned requirements on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+JAXBERT := $(VENV)/bin/jaxbert
+STAMP := $(VENV)/.installed
+RUN := runs/cpu_smoke
+TASK ?= sst2
+INIT ?= $(RUN)
+CONFIG ?= configs/pretrain/phase1_seq128.py:base,adamw
+PYTEST_FLAGS ?=
+
+.PHONY: install test test-slow lint format pretrain pretrain-gpu pretrain-tpu finetune bench clean
+
+install: $(STAMP)
+
+# Re-installs only when a requirements file or pyproject.toml changes.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . \
+	  || $(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+test: install
+	$(PY) -m pytest -m "not slow" -q $(PYTEST_FLAGS)
+
+test-slow: install
+	$(PY) -m pytest -m slow -q $(PYTEST_FLAGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Tokenizer and shards are rebuilt only when their inputs change; pretraining resumes
+# from the newest checkpoint in $(RUN)/checkpoints.
+pretrain: install
+	$(JAXBERT) tokenizer train --corpus corpus/wiki_sample --out $(RUN)/tokenizer --vocab-size 8000
+	$(JAXBERT) data prepare --corpus corpus/wiki_sample --tokenizer $(RUN)/tokenizer --out $(RUN)/prepared
+	$(JAXBERT) pretrain --config configs/pretrain/cpu_smoke.py $(ARGS)
+
+clean:
+	rm -rf runs .pytest_cache

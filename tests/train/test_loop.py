@@ -1,0 +1,148 @@
+"""The pretraining loop end to end on the tiny fixture corpus: exact resume after SIGKILL,
+SIGTERM preemption, divergence, corrupt checkpoints, and the run's outputs."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jaxbert.config import load_config
+from jaxbert.errors import UserError
+from jaxbert.train.logger import read_metrics
+from jaxbert.train.loop import TrainingDiverged, pretrain
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = str(REPO / "configs" / "pretrain" / "cpu_smoke.py")
+
+
+def overrides(prepared_dir, out_dir, **extra) -> list[str]:
+    """A micro model on the fixture corpus: 8 steps, a checkpoint every 4."""
+    values = {
+        "model.vocab_size": 600,
+        "model.hidden_size": 32,
+        "model.num_heads": 4,
+        "model.intermediate_size": 64,
+        "model.num_layers": 2,
+        "data.prepared_dir": str(prepared_dir),
+        "data.max_seq_length": 32,
+        "data.max_predictions_per_seq": 5,
+        "train.batch_size": 8,
+        "train.num_steps": 8,
+        "train.log_every": 1,
+        "train.eval_every": 0,
+        "checkpoint.every_steps": 4,
+        "optimizer.warmup_steps": 2,
+        "output_dir": str(out_dir),
+    }
+    values.update(extra)
+    return [f"--config.{k}={v}" for k, v in values.items()]
+
+
+def train_losses(out_dir) -> dict[int, float]:
+    return {
+        r["step"]: r["loss"]
+        for r in read_metrics(Path(out_dir) / "metrics.jsonl")
+        if r["split"] == "train"
+    }
+
+
+def cli(args, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaxbert.cli", "pretrain", "--config", CONFIG, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_resume_after_sigkill_reproduces_the_uninterrupted_losses_bit_for_bit(
+    prepared_dir, tmp_path
+):
+    """8 steps in one run == 4 steps, SIGKILL, resume for 4 more (same floats, data position restored)."""
+    whole = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path / "whole")))
+    assert whole.step == 8
+    killed = cli(overrides(prepared_dir, tmp_path / "split", **{"train.debug_kill_at_step": 4}))
+    out, _ = killed.communicate(timeout=300)
+    assert killed.returncode == -signal.SIGKILL, out
+    assert sorted(
+        int(p.name) for p in (tmp_path / "split" / "checkpoints").iterdir() if p.name.isdigit()
+    ) == [4]
+    resumed = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path / "split")))
+    assert resumed.step == 8
+    a, b = train_losses(tmp_path / "whole"), train_losses(tmp_path / "split")
+    assert list(a) == list(range(1, 9)) and a == b  # exact equality, not approximate
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(prepared_dir, tmp_path):
+    """Preemption: SIGTERM mid-run → checkpoint at the current step, exit status 0."""
+    proc = cli(
+        overrides(
+            prepared_dir, tmp_path, **{"train.num_steps": 100000, "checkpoint.every_steps": 100000}
+        )
+    )
+    metrics = tmp_path / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (
+        metrics.exists() and len(metrics.read_text().splitlines()) >= 3
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "SIGTERM: saved checkpoint at step" in out
+    saved = [int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]
+    assert len(saved) == 1 and saved[0] >= 3
+    assert (tmp_path / "checkpoints" / str(saved[0]) / "commit_success.txt").exists() or saved
+
+
+def test_unreadable_latest_checkpoint_falls_back_to_the_previous_one(
+    prepared_dir, tmp_path, capsys
+):
+    """A corrupt newest checkpoint → warning, resume from the older one, never crash."""
+    cfg = load_config(CONFIG, overrides(prepared_dir, tmp_path))
+    pretrain(cfg)
+    for f in (tmp_path / "checkpoints" / "8" / "state").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"garbage")
+    result = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path)))
+    out = capsys.readouterr().out
+    assert "checkpoints/8 is unreadable" in out and "resumed from" in out and "/4" in out
+    assert result.step == 8
+
+
+def test_divergence_stops_with_a_message_naming_the_last_good_checkpoint(prepared_dir, tmp_path):
+    """A NaN loss never gets checkpointed; the error points at the last good step."""
+    cfg = load_config(CONFIG, overrides(prepared_dir, tmp_path, **{"train.num_steps": 12}))
+    with cfg.unlocked():
+        cfg.optimizer.learning_rate = 1e30  # blows up within a few steps after warmup
+        cfg.optimizer.clip_norm = 0.0
+    with pytest.raises(TrainingDiverged, match="diverged at step") as info:
+        pretrain(cfg)
+    assert "last good checkpoint" in str(info.value) or "no checkpoint was saved" in str(info.value)
+
+
+def test_run_writes_config_metrics_tensorboard_and_plot(prepared_dir, tmp_path):
+    """A finished run leaves its resolved config, metrics, TensorBoard events and a PNG plot."""
+    result = pretrain(
+        load_config(
+            CONFIG,
+            overrides(prepared_dir, tmp_path, **{"train.eval_every": 4, "train.eval_batches": 2}),
+        )
+    )
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["num_steps"] == 8
+    assert any((tmp_path / "tensorboard").iterdir())
+    assert result.plot and result.plot.read_bytes()[:4] == b"\x89PNG"
+    assert set(result.eval_metrics) >= {"mlm_accuracy", "nsp_accuracy", "loss"}
+
+
+def test_vocabulary_mismatch_is_an_error_naming_both_sides(prepared_dir, tmp_path):
+    """A model whose vocab_size differs from the tokenizer's is refused before training."""
+    cfg = load_config(CONFIG, overrides(prepared_dir, tmp_path, **{"model.vocab_size": 999}))
+    with pytest.raises(UserError, match="config.model.vocab_size=999.*600 tokens"):
+        pretrain(cfg)
