@@ -9,7 +9,8 @@ from jaxbert.train.config import pretrain_defaults
 
 def get_config():
     cfg = pretrain_defaults()
-    cfg.model = model_config("tiny", vocab_size=8000)
+    # No dropout: a tiny model trained for minutes underfits; dropout would only slow it.
+    cfg.model = model_config("tiny", vocab_size=8000, hidden_dropout=0.0, attention_dropout=0.0)
     cfg.data.prepared_dir = "runs/cpu_smoke/prepared"
     cfg.data.max_seq_length = 128
     cfg.data.max_predictions_per_seq = 20
