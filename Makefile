@@ -12,7 +12,7 @@ INIT ?= $(RUN)
 CONFIG ?= configs/pretrain/phase1_seq128.py:base,adamw
 PYTEST_FLAGS ?=
 
-.PHONY: install test test-slow lint format pretrain pretrain-gpu pretrain-tpu finetune bench clean
+.PHONY: install install-gpu install-tpu test test-slow lint format pretrain pretrain-gpu pretrain-tpu finetune bench clean
 
 install: $(STAMP)
 
@@ -44,6 +44,22 @@ pretrain: install
 	$(JAXBERT) tokenizer train --corpus corpus/wiki_sample --out $(RUN)/tokenizer --vocab-size 8000
 	$(JAXBERT) data prepare --corpus corpus/wiki_sample --tokenizer $(RUN)/tokenizer --out $(RUN)/prepared
 	$(JAXBERT) pretrain --config configs/pretrain/cpu_smoke.py $(ARGS)
+
+# The base phase-1 recipe (bf16) on one GPU node / a Cloud TPU VM (all workers run the same
+# command; see launch/). Each fails fast where the accelerator is missing.
+install-gpu: install
+	$(PY) -m pip install --quiet -r requirements-gpu.txt
+
+install-tpu: install
+	$(PY) -m pip install --quiet -r requirements-tpu.txt
+
+pretrain-gpu: install
+	@$(PY) -c "import jax; jax.devices('gpu')" >/dev/null 2>&1 || { echo "make pretrain-gpu: JAX sees no CUDA GPU here; run 'make install-gpu' on a machine with one" >&2; exit 1; }
+	$(JAXBERT) pretrain --config $(CONFIG) $(ARGS)
+
+pretrain-tpu: install
+	@$(PY) -c "import jax; jax.devices('tpu')" >/dev/null 2>&1 || { echo "make pretrain-tpu: no TPU on this machine; run it on a Cloud TPU VM (see launch/tpu/) after 'make install-tpu'" >&2; exit 1; }
+	$(JAXBERT) pretrain --config $(CONFIG) $(ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

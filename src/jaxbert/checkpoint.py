@@ -17,6 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from jaxbert.errors import UserError
@@ -29,6 +30,7 @@ ITEMS = ("state", "data", "meta", "config")
 def checkpoint_defaults() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {
+            "directory": "",  # "" = OUTPUT_DIR/checkpoints; may be gs://bucket/… (orbax)
             "every_steps": 1000,
             "keep": 3,  # the newest K checkpoints are kept
             "keep_best": False,  # also keep the one with the lowest eval loss
@@ -41,7 +43,9 @@ class Checkpointer:
     """One run's checkpoint directory."""
 
     def __init__(self, directory: str | Path, cfg: Any):
-        self.directory = Path(directory).absolute()
+        self.directory = epath.Path(directory)
+        if "://" not in str(directory):
+            self.directory = epath.Path(Path(directory).absolute())
         policies = [pp.LatestN(n=int(cfg.keep))]
         if cfg.keep_best:
             policies.append(pp.BestN(get_metric_fn=lambda m: m["eval_loss"], reverse=True, n=1))

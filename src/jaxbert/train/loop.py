@@ -78,6 +78,7 @@ def make_iterator(cfg, split: str, batch_size: int, seed: int):
             vocab_size=cfg.model.vocab_size,
             seed=seed + (1_000_003 if split == "eval" else 0),
             process_index=jax.process_index(),
+            process_count=jax.process_count(),
         )
     if d.source != "prepared":
         raise UserError(f"config.data.source must be prepared or synthetic, got {d.source!r}")
@@ -107,6 +108,17 @@ def check_config(cfg, mesh) -> int:
         )
     if t.batch_size % jax.process_count():
         raise UserError(f"config.train.batch_size must divide over {jax.process_count()} processes")
+    tensor = mesh.shape["tensor"]
+    for key in ("vocab_size", "num_heads", "intermediate_size"):
+        if cfg.model[key] % tensor:
+            raise UserError(
+                f"config.model.{key}={cfg.model[key]} is not divisible by mesh.tensor={tensor}"
+                + (
+                    " (train the tokenizer with a vocab size that is a multiple of 128)"
+                    if key == "vocab_size"
+                    else ""
+                )
+            )
     if cfg.data.max_seq_length > cfg.model.max_position_embeddings:
         raise UserError("config.data.max_seq_length exceeds config.model.max_position_embeddings")
     return t.batch_size // jax.process_count()
@@ -202,7 +214,7 @@ def pretrain(cfg) -> RunResult:
     )
     t0 = time.perf_counter()
     steps = CompiledSteps(model, tx, schedule, mesh, _example_batch(cfg), t.grad_accum_steps)
-    ckpt = Checkpointer(out_dir / "checkpoints", cfg.checkpoint)
+    ckpt = Checkpointer(cfg.checkpoint.directory or out_dir / "checkpoints", cfg.checkpoint)
     train_it = make_iterator(cfg, "train", local_batch, t.seed)
     restored = ckpt.restore_latest(steps.abstract_state())
     if restored is None and t.init_from:
@@ -285,7 +297,7 @@ def _init_from(path: str, steps: CompiledSteps, own_dir: Path, log) -> tuple | N
     """Another run's train state (e.g. phase 1 for phase 2), with a fresh data iterator."""
     src = Path(path)
     src = src / "checkpoints" if (src / "checkpoints").is_dir() else src
-    if src.absolute() == own_dir:
+    if str(src.absolute()) == str(own_dir):
         return None
     other = Checkpointer(src, checkpoint_defaults())
     found = other.restore_latest(steps.abstract_state())
