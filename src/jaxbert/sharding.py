@@ -32,6 +32,8 @@ LOGICAL_RULES: tuple[tuple[str, Any], ...] = (
     ("activation_kv", None),
     ("activation_mlp", "tensor"),
     ("embed", "fsdp"),
+    ("embed_gathered", None),
+    ("vocab_gathered", None),
     ("embed_out", None),
     ("heads", "tensor"),
     ("kv", None),

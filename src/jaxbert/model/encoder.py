@@ -92,13 +92,23 @@ class Embeddings(nn.Module):
     def __call__(self, input_ids: Array, segment_ids: Array, deterministic: bool) -> Array:
         positions = jnp.arange(input_ids.shape[-1])[None, :]
         x = (
-            self.word_embeddings(input_ids)
-            + self.position_embeddings(positions)
-            + self.token_type_embeddings(segment_ids)
+            self._lookup(self.word_embeddings, input_ids)
+            + self._lookup(self.position_embeddings, positions)
+            + self._lookup(self.token_type_embeddings, segment_ids)
         )
+        # Pin the sum to the activation layout right away; otherwise the partitioner keeps
+        # the gather's table-derived layout and reshards the LayerNorm (and its backward).
+        x = nn.with_logical_constraint(x, BATCH_LENGTH_EMBED)
         x = self.layer_norm(x)
         x = self.dropout(x, deterministic=deterministic)
         return nn.with_logical_constraint(x, BATCH_LENGTH_EMBED)
+
+    def _lookup(self, embed: nn.Embed, ids: Array) -> Array:
+        """Rows of an all-gathered table (as FSDP gathers any weight it uses): a gather from
+        a table sharded on `embed` would fight the batch sharding of its output."""
+        table = jnp.asarray(embed.embedding, compute_dtype(self.cfg))
+        table = nn.with_logical_constraint(table, ("vocab_gathered", "embed_gathered"))
+        return jnp.take(table, ids, axis=0)
 
     def attend(self, x: Array) -> Array:
         """Logits against the word embeddings (the MLM decoder is tied to them)."""
