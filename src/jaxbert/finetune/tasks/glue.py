@@ -12,25 +12,12 @@ import csv
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from scipy import stats
 
+from jaxbert.data.tokenizer import Tokenizer
 from jaxbert.errors import UserError
-
-
-class Tokenizer(Protocol):
-    """The subset of `jaxbert.data.tokenizer` the task code relies on."""
-
-    pad_id: int
-    unk_id: int
-    cls_id: int
-    sep_id: int
-
-    def encode(self, text: str) -> list[int]: ...
-
-    def decode(self, ids: Sequence[int]) -> str: ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from jaxbert.data.tokenizer import Tokenizer
 from jaxbert.errors import UserError
 
 # The HF/TFDS `conll2003` order, so label ids agree with converted checkpoints.
@@ -28,17 +28,6 @@ LABELS: tuple[str, ...] = (
     "B-MISC",
     "I-MISC",
 )
-
-
-class Tokenizer(Protocol):
-    """The subset of `jaxbert.data.tokenizer` the task code relies on."""
-
-    pad_id: int
-    unk_id: int
-    cls_id: int
-    sep_id: int
-
-    def encode(self, text: str) -> list[int]: ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,24 +17,11 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from jaxbert.data.tokenizer import Tokenizer
 from jaxbert.errors import UserError
-
-
-class Tokenizer(Protocol):
-    """The subset of `jaxbert.data.tokenizer` the task code relies on."""
-
-    pad_id: int
-    unk_id: int
-    cls_id: int
-    sep_id: int
-
-    def encode(self, text: str) -> list[int]: ...
-
-    def decode(self, ids: Sequence[int]) -> str: ...
 
 
 @dataclasses.dataclass(frozen=True)
