@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed
 RUN := runs/cpu_smoke
 TASK ?= sst2
 INIT ?= $(RUN)
+# The tiny `make pretrain` model wants a higher fine-tuning lr than BERT-base's 2e-5…5e-5.
+FT_ARGS ?= $(if $(filter $(RUN),$(INIT)),--config.learning_rate=1e-4)
+FT_CONFIG = $(if $(filter conll2003 ner,$(TASK)),configs/finetune/ner.py,$(if $(filter squad,$(TASK)),configs/finetune/squad.py,configs/finetune/glue.py:$(TASK)))
 CONFIG ?= configs/pretrain/phase1_seq128.py:base,adamw
 PYTEST_FLAGS ?=
 
@@ -44,6 +47,12 @@ pretrain: install
 	$(JAXBERT) tokenizer train --corpus corpus/wiki_sample --out $(RUN)/tokenizer --vocab-size 8000
 	$(JAXBERT) data prepare --corpus corpus/wiki_sample --tokenizer $(RUN)/tokenizer --out $(RUN)/prepared
 	$(JAXBERT) pretrain --config configs/pretrain/cpu_smoke.py $(ARGS)
+
+# Fine-tune INIT (default: the `make pretrain` checkpoint, with its tokenizer) on TASK: any
+# GLUE task (sst2, cola, mrpc, stsb, rte, qnli, wnli, …), conll2003 or squad.
+finetune: install
+	$(JAXBERT) finetune --config $(FT_CONFIG) --config.init=$(INIT) \
+	  --config.output_dir=runs/finetune/$(TASK) --config.overwrite=true $(FT_ARGS) $(ARGS)
 
 # The base phase-1 recipe (bf16) on one GPU node / a Cloud TPU VM (all workers run the same
 # command; see launch/). Each fails fast where the accelerator is missing.

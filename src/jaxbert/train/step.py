@@ -99,7 +99,9 @@ def eval_step(params, batch: dict, *, model) -> dict[str, Array]:
     return pretraining_sums(forward(model, params, batch), batch)
 
 
-def _with_rules(fn: Callable, rules) -> Callable:
+def with_rules(fn: Callable, rules) -> Callable:
+    """Trace `fn` under the logical-axis rules, so the model's names resolve to the mesh."""
+
     @functools.wraps(fn)
     def wrapped(*args):
         with nn.logical_axis_rules(rules):
@@ -108,8 +110,62 @@ def _with_rules(fn: Callable, rules) -> Callable:
     return wrapped
 
 
-class CompiledSteps:
-    """The sharded state and the jitted step functions for one model/optimizer/mesh."""
+class ShardedSteps:
+    """A sharded train state and jitted train/eval steps (the pjit model), for any task.
+
+    `init(rng)` builds the boxed (logically named) initial TrainState; `train(state,
+    batch, rng)` and `eval(params, batch)` are pure. Shardings come from the logical names:
+    parameters and optimizer state by `rules`, the batch over data × fsdp.
+    """
+
+    def __init__(
+        self,
+        init: Callable,
+        train: Callable,
+        evaluate: Callable,
+        mesh: Mesh,
+        rules=sharding.LOGICAL_RULES,
+    ):
+        self.mesh, self.rules, self._init = mesh, rules, init
+        abstract = jax.eval_shape(functools.partial(init, jax.random.key(0)))
+        self.state_shardings = sharding.logical_shardings(abstract, mesh, rules)
+        batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
+        self.train = jax.jit(
+            with_rules(train, rules),
+            in_shardings=(self.state_shardings, batch_sh, repl),
+            out_shardings=(self.state_shardings, repl),
+            donate_argnums=(0,),
+        )
+        self.eval = jax.jit(
+            with_rules(evaluate, rules),
+            in_shardings=(self.state_shardings.params, batch_sh),
+            out_shardings=repl,
+        )
+        self.params_finite = jax.jit(
+            lambda p: jax.tree.reduce(
+                jnp.logical_and, jax.tree.map(lambda x: jnp.isfinite(x).all(), p)
+            ),
+            in_shardings=(self.state_shardings.params,),
+        )
+
+    def init_state(self, rng) -> TrainState:
+        """Initialise directly into shards (full parameters never sit on one device)."""
+        init = functools.partial(self._init, rng)
+        with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+            return jax.jit(lambda: nn.unbox(init()), out_shardings=self.state_shardings)()
+
+    def abstract_state(self) -> TrainState:
+        """Shape/dtype/sharding skeleton, for restoring a checkpoint straight into shards."""
+        abstract = nn.unbox(jax.eval_shape(functools.partial(self._init, jax.random.key(0))))
+        return jax.tree.map(
+            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+            abstract,
+            self.state_shardings,
+        )
+
+
+class CompiledSteps(ShardedSteps):
+    """The pretraining model's sharded state and steps."""
 
     def __init__(
         self,
@@ -121,44 +177,12 @@ class CompiledSteps:
         accum_steps: int = 1,
         rules=sharding.LOGICAL_RULES,
     ):
-        self.mesh, self.rules = mesh, rules
-        init = functools.partial(init_state, model, tx, example, jax.random.key(0))
-        abstract = jax.eval_shape(init)
-        self.state_shardings = sharding.logical_shardings(abstract, mesh, rules)
-        batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
-        step = functools.partial(
-            train_step, model=model, tx=tx, schedule=schedule, accum_steps=accum_steps
-        )
-        self.train = jax.jit(
-            _with_rules(step, rules),
-            in_shardings=(self.state_shardings, batch_sh, repl),
-            out_shardings=(self.state_shardings, repl),
-            donate_argnums=(0,),
-        )
-        self.eval = jax.jit(
-            _with_rules(functools.partial(eval_step, model=model), rules),
-            in_shardings=(self.state_shardings.params, batch_sh),
-            out_shardings=repl,
-        )
-        self._init = init
-        self.params_finite = jax.jit(
-            lambda p: jax.tree.reduce(
-                jnp.logical_and, jax.tree.map(lambda x: jnp.isfinite(x).all(), p)
+        super().__init__(
+            init=functools.partial(init_state, model, tx, example),
+            train=functools.partial(
+                train_step, model=model, tx=tx, schedule=schedule, accum_steps=accum_steps
             ),
-            in_shardings=(self.state_shardings.params,),
-        )
-
-    def init_state(self, rng) -> TrainState:
-        """Initialise directly into shards (full parameters never sit on one device)."""
-        init = functools.partial(self._init.func, *self._init.args[:3], rng)
-        with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
-            return jax.jit(lambda: nn.unbox(init()), out_shardings=self.state_shardings)()
-
-    def abstract_state(self) -> TrainState:
-        """Shape/dtype/sharding skeleton, for restoring a checkpoint straight into shards."""
-        abstract = nn.unbox(jax.eval_shape(self._init))
-        return jax.tree.map(
-            lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-            abstract,
-            self.state_shardings,
+            evaluate=functools.partial(eval_step, model=model),
+            mesh=mesh,
+            rules=rules,
         )

@@ -1,0 +1,43 @@
+"""`jaxbert finetune` — the CLI edge of the fine-tuning loop."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parsers(subparsers) -> None:
+    p = subparsers.add_parser(
+        "finetune",
+        help="fine-tune on GLUE, CoNLL-2003 NER or SQuAD v1.1",
+        description="Fine-tune from a config file; override any key with --config.KEY=VALUE, "
+        "e.g. `jaxbert finetune --config configs/finetune/glue.py:sst2 "
+        "--config.init=runs/cpu_smoke`. config.init is a jaxbert run dir, a Hugging Face "
+        "safetensors dir or 'scratch'. Writes metrics.json, predictions/ and best_params/ "
+        "to config.output_dir.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        help="config file, e.g. configs/finetune/glue.py:sst2, configs/finetune/ner.py, "
+        "configs/finetune/squad.py",
+    )
+    p.set_defaults(func=run_finetune, accepts_overrides=True)
+
+
+def run_finetune(args, overrides) -> int:
+    from jaxbert.config import load_config
+    from jaxbert.finetune.run import finetune
+
+    cfg = load_config(args.config, overrides)
+    result = finetune(cfg)
+    m = result.metrics
+    dev = ", ".join(f"{k} {v:.4f}" for k, v in m["dev"].items() if k != "loss")
+    lines = ["", f"done: {cfg.task}, best epoch {m['best_epoch']}", f"  dev: {dev}"]
+    for split, metrics in m.get("test", {}).items():
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "loss")
+        lines.append(f"  {split}: {scores}")
+    lines.append(f"  metrics:     {result.output_dir / 'metrics.json'}")
+    lines += [f"  predictions: {p}" for p in result.files]
+    print("\n".join(lines))
+    return 0

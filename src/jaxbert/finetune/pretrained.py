@@ -1,0 +1,100 @@
+"""Where a fine-tuned (or embedded) encoder comes from: its config, weights and tokenizer.
+
+`init` is one of: a jaxbert pretraining run directory (or its `checkpoints/` folder), a
+standalone `save_params` directory, or a Hugging Face safetensors directory. The
+tokenizer defaults to the one the weights were trained with: the run config's
+`tokenizer` entry for a jaxbert run, the `vocab.txt` beside Hugging Face weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+from jaxbert.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclasses.dataclass
+class Pretrained:
+    model_cfg: ml_collections.ConfigDict
+    bert_params: Any  # the `bert` subtree, host arrays; None for a scratch model
+    tokenizer_path: Path
+    source: str  # human-readable: where the weights came from
+
+
+def resolve_path(path: str | Path) -> Path:
+    """A relative path from the working directory, else from the repository root."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return REPO_ROOT / path if (REPO_ROOT / path).exists() else path
+
+
+def is_hf_dir(path: Path) -> bool:
+    return (
+        path.is_dir()
+        and (path / "config.json").is_file()
+        and (
+            (path / "model.safetensors").is_file()
+            or (path / "model.safetensors.index.json").is_file()
+        )
+    )
+
+
+def _run_tokenizer(path: Path) -> Path | None:
+    """The tokenizer a jaxbert run recorded in its config.json (or a tokenizer/ subdir)."""
+    run_dir = path.parent if path.name == "checkpoints" else path
+    config = run_dir / "config.json"
+    if config.is_file():
+        recorded = json.loads(config.read_text()).get("tokenizer", "")
+        if recorded:
+            found = resolve_path(recorded)
+            if found.exists():
+                return found
+    for candidate in (run_dir / "tokenizer", run_dir / "vocab.txt", run_dir / "tokenizer.model"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_pretrained(init: str, tokenizer: str = "") -> Pretrained:
+    """Model config, `bert` params and tokenizer path of a checkpoint (not for scratch)."""
+    from jaxbert import checkpoint, convert
+
+    path = resolve_path(init)
+    if not path.exists():
+        raise UserError(
+            f"config.init: {init} does not exist. Give a jaxbert run dir (e.g. runs/cpu_smoke "
+            "from `make pretrain`), a Hugging Face safetensors dir, or 'scratch'"
+        )
+    if is_hf_dir(path):
+        model_cfg, params = convert.load_hf_checkpoint(path)
+        default_tok, source = path, f"Hugging Face checkpoint {path}"
+    else:
+        model_cfg, params = checkpoint.load_params(path)
+        default_tok, source = _run_tokenizer(path), f"jaxbert checkpoint {path}"
+    if "bert" not in params:
+        raise UserError(f"config.init: {path} holds no `bert` encoder parameters")
+    tok_path = resolve_path(tokenizer) if tokenizer else default_tok
+    if tok_path is None or not Path(tok_path).exists():
+        raise UserError(
+            f"no tokenizer found for {path}: set --config.tokenizer (a sentencepiece .model, "
+            "a WordPiece vocab.txt or a directory with one)"
+        )
+    return Pretrained(
+        ml_collections.ConfigDict(model_cfg.to_dict()), params["bert"], tok_path, source
+    )
+
+
+def check_vocab(model_cfg, tokenizer, where: str) -> None:
+    if tokenizer.vocab_size > model_cfg.vocab_size:
+        raise UserError(
+            f"{where}: tokenizer {tokenizer.path} has {tokenizer.vocab_size} tokens but the "
+            f"model's vocab_size is {model_cfg.vocab_size}; use the tokenizer it was trained with"
+        )
