@@ -70,5 +70,26 @@ pretrain-tpu: install
 	@$(PY) -c "import jax; jax.devices('tpu')" >/dev/null 2>&1 || { echo "make pretrain-tpu: no TPU on this machine; run it on a Cloud TPU VM (see launch/tpu/) after 'make install-tpu'" >&2; exit 1; }
 	$(JAXBERT) pretrain --config $(CONFIG) $(ARGS)
 
+# Benchmarks. transformers (the Hugging Face Flax peer) needs older tokenizers and
+# huggingface-hub than the runtime pins, so it lives in its own venv, installed after them.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_SIZES ?= tiny,mini,small,medium
+BENCH_ARGS ?=
+
+$(BENCH_STAMP): requirements.txt benchmarks/requirements.txt pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . \
+	  || $(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+bench: install $(BENCH_STAMP)
+	$(PY) benchmarks/input_pipeline.py
+	$(PY) benchmarks/compile_time.py
+	$(BENCH_VENV)/bin/python benchmarks/train_throughput.py --sizes $(BENCH_SIZES) \
+	  --rounds 3 --steps 10 --out benchmarks/results/train_throughput.json $(BENCH_ARGS)
+
 clean:
 	rm -rf runs .pytest_cache

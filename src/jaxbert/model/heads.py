@@ -29,6 +29,25 @@ def gather_positions(sequence: Array, positions: Array) -> Array:
     return jnp.take_along_axis(sequence, positions[..., None].astype(jnp.int32), axis=1)
 
 
+@jax.custom_vjp
+def add_bias(x: Array, bias: Array) -> Array:
+    """x + bias, whose bias gradient is a matmul (ones @ g) instead of a column reduction:
+    XLA:CPU reduces a [B·P, vocab] gradient column-wise ~20× slower than it multiplies."""
+    return x + bias
+
+
+def _add_bias_fwd(x, bias):
+    return x + bias, None
+
+
+def _add_bias_bwd(_, g):
+    flat = g.reshape(-1, g.shape[-1])
+    return g, jnp.ones((flat.shape[0],), g.dtype) @ flat
+
+
+add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
+
+
 def output_dense(cfg: Any, features: int, name: str, in_axis: str = "embed") -> nn.Dense:
     return nn.Dense(
         features,
@@ -58,7 +77,7 @@ class MLMHead(nn.Module):
         )(x)
         x = layer_norm(cfg, "layer_norm")(activation(cfg)(x))
         bias = self.param("output_bias", zeros_init(("vocab",)), (cfg.vocab_size,), jnp.float32)
-        return attend(x).astype(jnp.float32) + bias
+        return add_bias(attend(x).astype(jnp.float32), bias)
 
 
 class BertForPreTraining(nn.Module):
