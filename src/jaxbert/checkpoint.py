@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +205,9 @@ def load_params(path: str | Path) -> tuple[ml_collections.ConfigDict, Any]:
     for step in steps:
         try:
             cfg = read_config(path, step).model
-            state = ocp.PyTreeCheckpointer().restore(path / str(step) / "state")
+            with warnings.catch_warnings():  # no target: orbax warns it reads shardings from file
+                warnings.filterwarnings("ignore", message="Sharding info not provided")
+                state = ocp.PyTreeCheckpointer().restore(path / str(step) / "state")
             return cfg, state["params"]
         except Exception as e:  # noqa: BLE001 — fall back to an older step
             print(
