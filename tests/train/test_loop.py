@@ -79,6 +79,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_losses_bit_for_bit(
     assert list(a) == list(range(1, 9)) and a == b  # exact equality, not approximate
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(prepared_dir, tmp_path):
     """Preemption: SIGTERM mid-run → checkpoint at the current step, exit status 0."""
     proc = cli(
@@ -101,6 +102,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(prepared_dir, tmp_path):
     assert (tmp_path / "checkpoints" / str(saved[0]) / "commit_success.txt").exists() or saved
 
 
+@pytest.mark.slow
 def test_unreadable_latest_checkpoint_falls_back_to_the_previous_one(
     prepared_dir, tmp_path, capsys
 ):
