@@ -38,6 +38,18 @@ def zeros_init(axes: tuple[str, ...]):
     return nn.with_logical_partitioning(nn.initializers.zeros_init(), axes)
 
 
+def dense(cfg: Any, features: int, axes: tuple, name: str) -> nn.Dense:
+    """A Dense layer in the compute dtype with fp32 params named (in_axis, out_axis)."""
+    return nn.Dense(
+        features,
+        dtype=compute_dtype(cfg),
+        param_dtype=jnp.float32,
+        kernel_init=dense_init(cfg, axes),
+        bias_init=zeros_init(axes[1:]),
+        name=name,
+    )
+
+
 def compute_dtype(cfg: Any) -> jnp.dtype:
     return jnp.dtype(cfg.dtype)
 
@@ -193,24 +205,10 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        cfg, dtype = self.cfg, compute_dtype(self.cfg)
-        h = nn.Dense(
-            cfg.intermediate_size,
-            dtype=dtype,
-            param_dtype=jnp.float32,
-            kernel_init=dense_init(cfg, ("embed", "mlp")),
-            bias_init=zeros_init(("mlp",)),
-            name="wi",
-        )(x)
+        cfg = self.cfg
+        h = dense(cfg, cfg.intermediate_size, ("embed", "mlp"), "wi")(x)
         h = nn.with_logical_constraint(activation(cfg)(h), BATCH_LENGTH_MLP)
-        return nn.Dense(
-            cfg.hidden_size,
-            dtype=dtype,
-            param_dtype=jnp.float32,
-            kernel_init=dense_init(cfg, ("mlp", "embed")),
-            bias_init=zeros_init(("embed",)),
-            name="wo",
-        )(h)
+        return dense(cfg, cfg.hidden_size, ("mlp", "embed"), "wo")(h)
 
 
 class Layer(nn.Module):
@@ -289,14 +287,7 @@ class BertEncoder(nn.Module):
         self.embeddings = Embeddings(cfg)
         self.encoder = LayerStack(cfg)
         self.final_layer_norm = layer_norm(cfg, "final_layer_norm") if cfg.pre_layer_norm else None
-        self.pooler = nn.Dense(
-            cfg.hidden_size,
-            dtype=compute_dtype(cfg),
-            param_dtype=jnp.float32,
-            kernel_init=dense_init(cfg, ("embed", "embed_out")),
-            bias_init=zeros_init(("embed_out",)),
-            name="pooler",
-        )
+        self.pooler = dense(cfg, cfg.hidden_size, ("embed", "embed_out"), "pooler")
 
     def __call__(
         self, input_ids: Array, input_mask: Array, segment_ids: Array, deterministic: bool = True

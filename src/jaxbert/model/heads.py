@@ -15,8 +15,7 @@ import jax.numpy as jnp
 from jaxbert.model.encoder import (
     BertEncoder,
     activation,
-    compute_dtype,
-    dense_init,
+    dense,
     layer_norm,
     zeros_init,
 )
@@ -49,14 +48,8 @@ add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
 
 
 def output_dense(cfg: Any, features: int, name: str, in_axis: str = "embed") -> nn.Dense:
-    return nn.Dense(
-        features,
-        dtype=compute_dtype(cfg),
-        param_dtype=jnp.float32,
-        kernel_init=dense_init(cfg, (in_axis, None)),
-        bias_init=zeros_init((None,)),
-        name=name,
-    )
+    """A task output layer: its label dimension is small and never sharded."""
+    return dense(cfg, features, (in_axis, None), name)
 
 
 class MLMHead(nn.Module):
@@ -67,14 +60,7 @@ class MLMHead(nn.Module):
     @nn.compact
     def __call__(self, x: Array, attend) -> Array:
         cfg = self.cfg
-        x = nn.Dense(
-            cfg.hidden_size,
-            dtype=compute_dtype(cfg),
-            param_dtype=jnp.float32,
-            kernel_init=dense_init(cfg, ("embed", "embed_out")),
-            bias_init=zeros_init(("embed_out",)),
-            name="transform",
-        )(x)
+        x = dense(cfg, cfg.hidden_size, ("embed", "embed_out"), "transform")(x)
         x = layer_norm(cfg, "layer_norm")(activation(cfg)(x))
         bias = self.param("output_bias", zeros_init(("vocab",)), (cfg.vocab_size,), jnp.float32)
         return add_bias(attend(x).astype(jnp.float32), bias)
