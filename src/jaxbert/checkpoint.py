@@ -147,14 +147,17 @@ def _short(e: Exception) -> str:
     return text if len(text) < 200 else text[:200] + "…"
 
 
+def step_dirs(directory: Path) -> list[int]:
+    """Committed step numbers in a checkpoint directory, ascending (set-aside ones excluded)."""
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+
+
 def read_config(directory: str | Path, step: int | None = None) -> ml_collections.ConfigDict:
     """The resolved run config saved with a checkpoint (newest step by default)."""
     directory = Path(directory)
-    steps = (
-        sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
-        if directory.is_dir()
-        else []
-    )
+    steps = step_dirs(directory)
     if not steps:
         raise UserError(f"no checkpoint found in {directory}")
     step = steps[-1] if step is None else step
@@ -195,14 +198,10 @@ def load_params(path: str | Path) -> tuple[ml_collections.ConfigDict, Any]:
         return cfg, ocp.StandardCheckpointer().restore(path / "params")
     if (path / "checkpoints").is_dir():
         path = path / "checkpoints"
-    steps = (
-        sorted((int(p.name) for p in path.iterdir() if p.name.isdigit()), reverse=True)
-        if path.is_dir()
-        else []
-    )
+    steps = step_dirs(path)
     if not steps:
         raise UserError(f"{path}: not a jaxbert checkpoint (no params/ or step directories)")
-    for step in steps:
+    for step in reversed(steps):
         try:
             cfg = read_config(path, step).model
             with warnings.catch_warnings():  # no target: orbax warns it reads shardings from file
