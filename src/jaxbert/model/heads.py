@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from jaxbert.model.encoder import (
     BertEncoder,
+    Dense,
     activation,
     dense,
     layer_norm,
@@ -47,7 +48,7 @@ def _add_bias_bwd(_, g):
 add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
 
 
-def output_dense(cfg: Any, features: int, name: str, in_axis: str = "embed") -> nn.Dense:
+def output_dense(cfg: Any, features: int, name: str, in_axis: str = "embed") -> Dense:
     """A task output layer: its label dimension is small and never sharded."""
     return dense(cfg, features, (in_axis, None), name)
 
