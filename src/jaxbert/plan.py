@@ -28,6 +28,7 @@ saves, and one layer is recomputed at a time:
 
     full:          b·s·h·d                                   (the layer input)
     dots_no_batch: b·s·h·3d + b·s·h·4d/t + b·s·f·d/t          (+ weight-matmul outputs)
+                   + 2·b·s·h + b·a·s²/t                       (+ the dropout masks)
     dots:          dots_no_batch + b·s·h·d/t + b·a·s²·4/t     (+ attention matmuls)
 
     total = L · saved(policy) + [policy ≠ none] · saved(none) + embeddings + heads
@@ -179,17 +180,18 @@ def layer_activation_bytes(m: Any, b: int, s: int, t: int, policy: str) -> float
     h, f, a = m.hidden_size, m.intermediate_size, m.num_heads
     d = np.dtype(m.dtype).itemsize
     hid_mask = 1 if m.hidden_dropout > 0 else 0
+    attn_mask = 1 if m.attention_dropout > 0 else 0
     bsh, bsf, att = b * s * h, b * s * f, b * a * s * s
     weight_dots = bsh * 3 * d + bsh * 4 * d / t + bsf * d / t  # input, out-proj, wo; q k v, wi
+    masks = bsh * 2 * hid_mask + att * attn_mask / t  # the dot policies keep dropout masks
     if policy == "full":
         return bsh * d
     if policy == "dots_no_batch":
-        return weight_dots
+        return weight_dots + masks
     if policy == "dots":
-        return weight_dots + bsh * d / t + att * 4 / t
+        return weight_dots + bsh * d / t + att * 4 / t + masks
     if policy != "none":
         raise UserError(f"unknown remat policy {policy!r}; choose from {REMAT_POLICIES}")
-    attn_mask = 1 if m.attention_dropout > 0 else 0
     softmax = att * (4 + attn_mask + d * attn_mask) / t  # fused path keeps only the softmax
     return bsh * (5 * d + 2 * hid_mask) + bsh * 4 * d / t + bsf * 2 * d / t + softmax
 

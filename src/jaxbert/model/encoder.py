@@ -14,6 +14,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
 Array = jax.Array
 
@@ -164,6 +165,16 @@ class Embeddings(nn.Module):
         return token_matmul(x.astype(table.dtype), table.T)
 
 
+DROPOUT_MASK = "dropout_mask"
+
+
+def dropout(x: Array, rate: float, rng) -> Array:
+    """Inverted dropout whose keep-mask is named, so remat policies can save it (1 byte per
+    element) instead of regenerating the random bits in the backward pass."""
+    keep = checkpoint_name(jax.random.bernoulli(rng, 1.0 - rate, x.shape), DROPOUT_MASK)
+    return jnp.where(keep, x / jnp.asarray(1.0 - rate, x.dtype), jnp.zeros((), x.dtype))
+
+
 def attention_weights_path(q, k, v, kv_lengths, dropout_rng, rate, dtype):
     """Explicit softmax attention, used only when attention dropout is active.
 
@@ -176,8 +187,7 @@ def attention_weights_path(q, k, v, kv_lengths, dropout_rng, rate, dtype):
     key_valid = jnp.arange(k.shape[1])[None, :] < kv_lengths[:, None]
     scores = jnp.where(key_valid[:, None, None, :], scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1)
-    keep = jax.random.bernoulli(dropout_rng, 1.0 - rate, probs.shape)
-    probs = jnp.where(keep, probs / (1.0 - rate), 0.0).astype(dtype)
+    probs = dropout(probs, rate, dropout_rng).astype(dtype)
     return jnp.einsum("bhqk,bkhd->bqhd", probs, v)
 
 
@@ -234,7 +244,12 @@ class Layer(nn.Module):
     @nn.compact
     def __call__(self, x: Array, kv_lengths: Array) -> tuple[Array, None]:
         cfg = self.cfg
-        drop = nn.Dropout(cfg.hidden_dropout)
+
+        def drop(y: Array, deterministic: bool) -> Array:
+            if deterministic or cfg.hidden_dropout == 0.0:
+                return y
+            return dropout(y, cfg.hidden_dropout, self.make_rng("dropout"))
+
         attn_ln, out_ln = (
             layer_norm(cfg, "attention_layer_norm"),
             layer_norm(cfg, "output_layer_norm"),
@@ -251,10 +266,16 @@ class Layer(nn.Module):
 
 
 def _remat_policy(name: str):
+    """What the backward pass may read instead of recomputing. The dot policies also keep
+    the dropout masks: regenerating them costs more than the byte per element they take."""
+    policies = jax.checkpoint_policies
+    masks = policies.save_only_these_names(DROPOUT_MASK)
     return {
         "full": None,  # save nothing: recompute the whole block in the backward pass
-        "dots": jax.checkpoint_policies.checkpoint_dots,
-        "dots_no_batch": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+        "dots": policies.save_from_both_policies(policies.checkpoint_dots, masks),
+        "dots_no_batch": policies.save_from_both_policies(
+            policies.dots_with_no_batch_dims_saveable, masks
+        ),
     }[name]
 
 
