@@ -9,7 +9,7 @@ import pytest
 from jaxbert.convert import unstack_layers
 from jaxbert.model.commands import count_params
 from jaxbert.model.config import model_config, validate
-from jaxbert.model.encoder import BertEncoder, attention_weights_path
+from jaxbert.model.encoder import BertEncoder, attention_weights_path, dropout, keep_mask
 from jaxbert.model.heads import BertForPreTraining
 from tests.helpers import micro_model_config, random_batch
 
@@ -125,3 +125,18 @@ def test_invalid_architecture_is_rejected_with_the_key_named():
         validate(model_config("tiny", num_heads=3))
     with pytest.raises(ValueError, match="unknown model config key 'hiden_size'"):
         model_config("tiny", hiden_size=3)
+
+
+@pytest.mark.parametrize("shape", [(64, 128, 256), (64, 128, 255)])
+def test_dropout_drops_the_requested_fraction_and_is_unbiased(shape):
+    """16-bit keep-masks (even last dim) and the bernoulli fallback (odd) both drop ~rate of
+    the elements, keep the mean, and differ between keys."""
+
+    x = jnp.ones(shape)
+    y = dropout(x, 0.1, jax.random.key(0))
+    assert abs(float(jnp.mean(y == 0)) - 0.1) < 0.002
+    assert abs(float(jnp.mean(y)) - 1.0) < 0.003
+    _, keep_prob = keep_mask(jax.random.key(0), 0.1, shape)
+    assert abs(keep_prob - 0.9) < 1e-5
+    other = dropout(x, 0.1, jax.random.key(1))
+    assert float(jnp.mean((y == 0) != (other == 0))) > 0.1
