@@ -87,7 +87,9 @@ bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/input_pipeline.py
 	$(PY) benchmarks/compile_time.py
 	$(BENCH_VENV)/bin/python benchmarks/train_throughput.py --sizes $(BENCH_SIZES) \
-	  --rounds 3 --steps 10 --out benchmarks/results/train_throughput.json $(BENCH_ARGS)
+	  --rounds 3 --steps 5 --out benchmarks/results/train_throughput.json $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python benchmarks/train_throughput.py --sizes base --rounds 5 --steps 4 \
+	  --no-nodrop --out benchmarks/results/train_throughput_base.json $(BENCH_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

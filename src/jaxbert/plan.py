@@ -28,8 +28,8 @@ saves, and one layer is recomputed at a time:
 
     full:          b·s·h·d                                   (the layer input)
     dots_no_batch: b·s·h·3d + b·s·h·4d/t + b·s·f·d/t          (+ weight-matmul outputs)
-                   + 2·b·s·h + b·a·s²/t                       (+ the dropout masks)
-    dots:          dots_no_batch + b·s·h·d/t + b·a·s²·4/t     (+ attention matmuls)
+                   + 2·b·s·h                                  (+ hidden dropout masks)
+    dots:          dots_no_batch + b·s·h·d/t + b·a·s²·5/t     (+ attention matmuls, mask)
 
     total = L · saved(policy) + [policy ≠ none] · saved(none) + embeddings + heads
     embeddings = b·s·h·(2d + 1);  heads = b·p·h·3d + 2 · b·p·V·4 / t   (p = max predictions)
@@ -183,13 +183,13 @@ def layer_activation_bytes(m: Any, b: int, s: int, t: int, policy: str) -> float
     attn_mask = 1 if m.attention_dropout > 0 else 0
     bsh, bsf, att = b * s * h, b * s * f, b * a * s * s
     weight_dots = bsh * 3 * d + bsh * 4 * d / t + bsf * d / t  # input, out-proj, wo; q k v, wi
-    masks = bsh * 2 * hid_mask + att * attn_mask / t  # the dot policies keep dropout masks
+    hid_masks = bsh * 2 * hid_mask  # both dot policies keep the hidden dropout masks
     if policy == "full":
         return bsh * d
     if policy == "dots_no_batch":
-        return weight_dots + masks
+        return weight_dots + hid_masks
     if policy == "dots":
-        return weight_dots + bsh * d / t + att * 4 / t + masks
+        return weight_dots + hid_masks + bsh * d / t + att * (4 + attn_mask) / t
     if policy != "none":
         raise UserError(f"unknown remat policy {policy!r}; choose from {REMAT_POLICIES}")
     softmax = att * (4 + attn_mask + d * attn_mask) / t  # fused path keeps only the softmax

@@ -165,7 +165,10 @@ class Embeddings(nn.Module):
         return token_matmul(x.astype(table.dtype), table.T)
 
 
+# Checkpoint names of the dropout keep-masks: hidden ([b, s, h] bytes) and attention
+# ([b, a, s, s] bytes, as large as the scores at seq 512) are saved by different policies.
 DROPOUT_MASK = "dropout_mask"
+ATTENTION_DROPOUT_MASK = "attention_dropout_mask"
 
 
 def keep_mask(rng, rate: float, shape: tuple[int, ...]) -> tuple[Array, float]:
@@ -184,11 +187,11 @@ def keep_mask(rng, rate: float, shape: tuple[int, ...]) -> tuple[Array, float]:
     return halves >= threshold, 1.0 - threshold / 65536
 
 
-def dropout(x: Array, rate: float, rng) -> Array:
+def dropout(x: Array, rate: float, rng, name: str = DROPOUT_MASK) -> Array:
     """Inverted dropout whose keep-mask is named, so remat policies can save it (1 byte per
     element) instead of regenerating the random bits in the backward pass."""
     keep, keep_prob = keep_mask(rng, rate, x.shape)
-    keep = checkpoint_name(keep, DROPOUT_MASK)
+    keep = checkpoint_name(keep, name)
     return jnp.where(keep, x / jnp.asarray(keep_prob, x.dtype), jnp.zeros((), x.dtype))
 
 
@@ -204,7 +207,7 @@ def attention_weights_path(q, k, v, kv_lengths, dropout_rng, rate, dtype):
     key_valid = jnp.arange(k.shape[1])[None, :] < kv_lengths[:, None]
     scores = jnp.where(key_valid[:, None, None, :], scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1)
-    probs = dropout(probs, rate, dropout_rng).astype(dtype)
+    probs = dropout(probs, rate, dropout_rng, ATTENTION_DROPOUT_MASK).astype(dtype)
     return jnp.einsum("bhqk,bkhd->bqhd", probs, v)
 
 
@@ -283,15 +286,23 @@ class Layer(nn.Module):
 
 
 def _remat_policy(name: str):
-    """What the backward pass may read instead of recomputing. The dot policies also keep
-    the dropout masks: regenerating them costs more than the byte per element they take."""
+    """What the backward pass may read instead of recomputing.
+
+    The dot policies also keep dropout masks, since regenerating the random bits costs more
+    than the byte per element they take; `dots_no_batch`, the memory-lean one, keeps only
+    the hidden masks, nothing of attention's [b, a, s, s] size.
+    """
     policies = jax.checkpoint_policies
-    masks = policies.save_only_these_names(DROPOUT_MASK)
+    both = policies.save_from_both_policies
     return {
         "full": None,  # save nothing: recompute the whole block in the backward pass
-        "dots": policies.save_from_both_policies(policies.checkpoint_dots, masks),
-        "dots_no_batch": policies.save_from_both_policies(
-            policies.dots_with_no_batch_dims_saveable, masks
+        "dots": both(
+            policies.checkpoint_dots,
+            policies.save_only_these_names(DROPOUT_MASK, ATTENTION_DROPOUT_MASK),
+        ),
+        "dots_no_batch": both(
+            policies.dots_with_no_batch_dims_saveable,
+            policies.save_only_these_names(DROPOUT_MASK),
         ),
     }[name]
 
