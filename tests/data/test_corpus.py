@@ -122,3 +122,29 @@ def test_shared_wikipedia_file_reads_cleanly():
         n_docs = f.read().count("<doc ")
     assert len(docs) + stats.empty_documents == n_docs
     assert stats.undecodable_lines == 0
+
+
+def test_tfds_corpus_reads_documents_offline(monkeypatch):
+    """A tfds: source yields one document per example (its non-empty lines), reads the
+    split named in the spec from the given data_dir, never asks TFDS to download, and a
+    missing feature is a UserError naming the features there are."""
+    from tests.fake_tfds import make_module
+
+    fake = make_module(
+        {
+            ("wiki/en", "train"): [{"text": "First para.\n\nSecond para.\n"}, {"text": "  \n"}],
+            ("wiki/en", "validation"): [{"text": "Held out."}],
+        },
+        {},
+    )
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    docs = list(
+        corpus.iter_corpus(["tfds:wiki/en:validation", "tfds:wiki/en"], tfds_data_dir="/tfds")
+    )
+    assert docs == [["Held out."], ["First para.", "Second para."]]
+    assert [c["split"] for c in fake.calls] == ["validation", "train"]
+    assert all(c["download"] is False and c["data_dir"] == "/tfds" for c in fake.calls)
+    with pytest.raises(UserError, match="no feature 'body'"):
+        list(corpus.iter_corpus(["tfds:wiki/en"], tfds_feature="body"))
+    with pytest.raises(UserError, match="tfds:wiki/de"):
+        list(corpus.iter_corpus(["tfds:wiki/de"]))

@@ -306,3 +306,41 @@ def test_write_predictions_rejects_bad_split_and_lengths(tmp_path):
         glue.write_glue_predictions("mnli", "test", ["0"], [0], tmp_path)
     with pytest.raises(ValueError):
         glue.write_glue_predictions("cola", "test", ["0", "1"], [0], tmp_path)
+
+
+def test_tfds_reader_maps_splits_keys_and_label_names(monkeypatch):
+    """The TFDS GLUE reader asks for TFDS's split names offline, reads each task's text
+    keys, maps label ids through TFDS's class names (its MNLI order differs from ours),
+    keeps STS-B scores as floats and gives test examples no label."""
+    import sys
+
+    from tests.fake_tfds import make_module
+
+    fake = make_module(
+        {
+            ("glue/mnli", "validation_mismatched"): [
+                {"premise": "A man sleeps.", "hypothesis": "A man is awake.", "label": 2, "idx": 7}
+            ],
+            ("glue/stsb", "train"): [
+                {"sentence1": "A cat.", "sentence2": "A kitten.", "label": 4.25, "idx": 0}
+            ],
+            ("glue/sst2", "test"): [{"sentence": "Fine.", "label": -1, "idx": 3}],
+        },
+        {"glue/mnli": ["entailment", "neutral", "contradiction"]},
+    )
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    (mnli,) = glue.read_tfds_examples("mnli", "/tfds", "dev_mismatched")
+    assert (mnli.text_a, mnli.text_b, mnli.label) == (
+        "A man sleeps.",
+        "A man is awake.",
+        "contradiction",
+    )
+    assert mnli.guid == "dev_mismatched-7"
+    (sts,) = glue.read_tfds_examples("stsb", "/tfds", "train")
+    assert sts.label == 4.25 and sts.text_b == "A kitten."
+    (test,) = glue.read_tfds_examples("sst2", "/tfds", "test")
+    assert (test.guid, test.text_a, test.text_b, test.label) == ("3", "Fine.", None, None)
+    assert [c["split"] for c in fake.calls] == ["validation_mismatched", "train", "test"]
+    assert all(c["download"] is False for c in fake.calls)
+    with pytest.raises(UserError, match="glue/rte"):
+        glue.read_tfds_examples("rte", "/tfds", "dev")
