@@ -220,9 +220,9 @@ def test_ner_and_squad_splits_score_and_write_oracle_predictions(tmp_path):
     )
     data = load_task_data(cfg, tok)
     dev = data.dev[0]
-    preds = {"tags": dev.features["labels"]}
-    assert dev.score(preds)["f1"] == 1.0
-    (path,) = dev.write(preds, tmp_path / "pred")
+    answers = dev.decode({"tags": dev.features["labels"]})
+    assert dev.score(answers)["f1"] == 1.0
+    (path,) = dev.write(answers, tmp_path / "pred")
     sentences = path.read_text().strip().split("\n\n")
     assert all(len(set(line.split()[1:])) == 1 for s in sentences for line in s.splitlines())
     assert (
@@ -251,8 +251,9 @@ def test_ner_and_squad_splits_score_and_write_oracle_predictions(tmp_path):
         "start_logits": onehot(dev.features["start_positions"]),
         "end_logits": onehot(dev.features["end_positions"]),
     }
-    assert dev.score(preds)["exact_match"] >= 90.0
-    (path,) = dev.write(preds, tmp_path / "pred")
+    decoded = dev.decode(preds)
+    assert dev.score(decoded)["exact_match"] >= 90.0
+    (path,) = dev.write(decoded, tmp_path / "pred")
     answers = json.loads(path.read_text())
     assert answers and all(isinstance(k, str) and isinstance(v, str) for k, v in answers.items())
 

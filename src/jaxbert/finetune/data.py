@@ -2,8 +2,10 @@
 split is scored and written out.
 
 Each family (GLUE, CoNLL-2003, SQuAD) produces a `TaskData`: the training features and
-a list of `EvalSplit`s, each with numpy features plus two closures over the host-side
-metadata — `score(predictions) -> metrics` and `write(predictions, out_dir) -> files`.
+a list of `EvalSplit`s, each with numpy features plus three closures over the host-side
+metadata — `decode(predictions) -> answers` (labels, tag sequences, answer strings; done
+once per evaluation, since SQuAD's n-best decoding is not cheap), `score(answers) ->
+metrics` and `write(answers, out_dir) -> files`.
 The loop stays task-agnostic; no jax here.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +30,9 @@ Arrays = dict[str, np.ndarray]
 class EvalSplit:
     name: str  # dev, dev_matched, test, …
     features: Arrays
-    score: Callable[[Arrays], dict] | None  # None: unlabeled (GLUE test)
-    write: Callable[[Arrays, Path], list[Path]]
+    decode: Callable[[Arrays], Any]  # device predictions → the task's answers
+    score: Callable[[Any], dict] | None  # None: unlabeled (GLUE test)
+    write: Callable[[Any, Path], list[Path]]
 
 
 @dataclasses.dataclass
@@ -108,19 +112,17 @@ def _glue(cfg, tokenizer, root: Path) -> TaskData:
     return TaskData(kind, task.num_labels, task.metric, train, dev, test)
 
 
-def _glue_predictions(task, preds: Arrays) -> np.ndarray:
-    return preds["score"] if task.is_regression else preds["logits"].argmax(-1)
-
-
 def _glue_split(task, split: str, examples, feats: Arrays) -> EvalSplit:
     labeled = not glue.is_test_split(split)
     guids = [e.guid for e in examples]
 
-    def score(preds: Arrays) -> dict:
-        return glue.glue_metrics(task, _glue_predictions(task, preds), feats["label"])
+    def decode(preds: Arrays) -> np.ndarray:
+        return preds["score"] if task.is_regression else preds["logits"].argmax(-1)
 
-    def write(preds: Arrays, out_dir: Path) -> list[Path]:
-        values = _glue_predictions(task, preds)
+    def score(values: np.ndarray) -> dict:
+        return glue.glue_metrics(task, values, feats["label"])
+
+    def write(values: np.ndarray, out_dir: Path) -> list[Path]:
         if not labeled:
             return [glue.write_glue_predictions(task, split, guids, values, out_dir / "test")]
         # Dev predictions in the same leaderboard format, under the test file's name.
@@ -131,7 +133,7 @@ def _glue_split(task, split: str, examples, feats: Arrays) -> EvalSplit:
         path.write_text("\n".join(["index\tprediction", *rows]) + "\n", encoding="utf-8")
         return [path]
 
-    return EvalSplit(split, feats, score if labeled else None, write)
+    return EvalSplit(split, feats, decode, score if labeled else None, write)
 
 
 # --- CoNLL-2003 NER ---------------------------------------------------------------------
@@ -162,21 +164,21 @@ def _ner_split(name: str, sentences, feats: Arrays, metas) -> EvalSplit:
     def decode(preds: Arrays) -> list[list[str]]:
         return ner.decode_predictions(preds["tags"], metas, len(sentences))
 
-    def score(preds: Arrays) -> dict:
-        scores = ner.entity_scores(gold, decode(preds))
+    def score(predicted: list[list[str]]) -> dict:
+        scores = ner.entity_scores(gold, predicted)
         return {k: scores[k] for k in ("precision", "recall", "f1")}
 
-    def write(preds: Arrays, out_dir: Path) -> list[Path]:
+    def write(predicted: list[list[str]], out_dir: Path) -> list[Path]:
         """conlleval input: `word gold predicted` per line, a blank line between sentences."""
         lines = []
-        for sent, tags in zip(sentences, decode(preds)):
+        for sent, tags in zip(sentences, predicted):
             lines += [f"{w} {g} {p}" for w, g, p in zip(sent.words, sent.tags, tags)] + [""]
         path = out_dir / f"ner_{name}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines), encoding="utf-8")
         return [path]
 
-    return EvalSplit(name, feats, score, write)
+    return EvalSplit(name, feats, decode, score, write)
 
 
 # --- SQuAD v1.1 -------------------------------------------------------------------------
@@ -227,10 +229,11 @@ def _squad(cfg, tokenizer, root: Path) -> TaskData:
             s.max_answer_length,
         )[0]
 
-    def score(preds: Arrays) -> dict:
-        return squad.evaluate(gold, answers(preds))
+    def score(predicted: dict[str, str]) -> dict:
+        return squad.evaluate(gold, predicted)
 
-    def write(preds: Arrays, out_dir: Path) -> list[Path]:
-        return [squad.write_predictions(answers(preds), out_dir / "squad_dev_predictions.json")]
+    def write(predicted: dict[str, str], out_dir: Path) -> list[Path]:
+        return [squad.write_predictions(predicted, out_dir / "squad_dev_predictions.json")]
 
-    return TaskData("span", 2, "f1", train, [EvalSplit("dev", feats, score, write)], [])
+    dev = EvalSplit("dev", feats, answers, score, write)
+    return TaskData("span", 2, "f1", train, [dev], [])

@@ -140,12 +140,14 @@ def predict(steps: FinetuneSteps, params, features, batch_size: int) -> tuple[di
     return merged, total / max(count, 1.0)
 
 
-def evaluate(steps, params, split: EvalSplit, batch_size: int) -> tuple[dict, dict]:
+def evaluate(steps, params, split: EvalSplit, batch_size: int) -> tuple[dict, object]:
+    """The split's metrics and its decoded answers (for `split.write`)."""
     preds, loss = predict(steps, params, split.features, batch_size)
+    answers = split.decode(preds)
     metrics = {"loss": loss}
     if split.score is not None:
-        metrics.update(split.score(preds))
-    return metrics, preds
+        metrics.update(split.score(answers))
+    return metrics, answers
 
 
 def _fmt(metrics: dict) -> str:
@@ -355,12 +357,12 @@ def _final_predictions(cfg, data: TaskData, steps, params, out_dir: Path, eval_b
     results: dict = {"dev": {}, "dev_splits": {}, "test": {}}
     files: list[Path] = []
     for split in data.dev + data.test:
-        metrics, preds = evaluate(steps, params, split, eval_bs)
+        metrics, answers = evaluate(steps, params, split, eval_bs)
         group = "test" if split in data.test else "dev_splits"
         if split.score is not None:
             results[group][split.name] = metrics
         if is_main:
-            files += split.write(preds, pred_dir)
+            files += split.write(answers, pred_dir)
     results["dev"] = results["dev_splits"][data.dev[0].name]
     if len(data.dev) == 1:
         del results["dev_splits"]
