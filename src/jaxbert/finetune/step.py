@@ -22,6 +22,7 @@ from jaxbert.model.heads import (
     BertForSequenceClassification,
     BertForTokenClassification,
 )
+from jaxbert.train import step as pretrain_step
 from jaxbert.train.losses import weighted_xent
 from jaxbert.train.step import ShardedSteps, TrainState
 
@@ -42,10 +43,7 @@ def build_model(kind: str, model_cfg, num_labels: int) -> nn.Module:
 
 def forward(model, params, batch, rng=None) -> dict[str, Array]:
     """Model outputs as a dict: {"logits"} or {"start_logits", "end_logits"}."""
-    kwargs = {"deterministic": rng is None}
-    if rng is not None:
-        kwargs["rngs"] = {"dropout": rng}
-    out = model.apply({"params": params}, *(batch[k] for k in MODEL_INPUTS), **kwargs)
+    out = pretrain_step.forward(model, params, batch, rng, inputs=MODEL_INPUTS)
     return out if isinstance(out, dict) else {"logits": out}
 
 
@@ -118,11 +116,6 @@ def make_optimizer(opt_cfg, num_steps: int, mode: str) -> optax.GradientTransfor
     return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
 
 
-def init_state(model, tx, example: dict, rng) -> TrainState:
-    params = model.init(rng, *(example[k] for k in MODEL_INPUTS))["params"]
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
-
-
 class FinetuneSteps(ShardedSteps):
     """The sharded train state and the jitted train/eval steps for one task and mesh."""
 
@@ -137,7 +130,9 @@ class FinetuneSteps(ShardedSteps):
         rules=sharding.LOGICAL_RULES,
     ):
         super().__init__(
-            init=functools.partial(init_state, model, tx, {k: example[k] for k in MODEL_INPUTS}),
+            init=functools.partial(
+                pretrain_step.init_state, model, tx, example, inputs=MODEL_INPUTS
+            ),
             train=functools.partial(train_step, model=model, tx=tx, schedule=schedule, kind=kind),
             evaluate=functools.partial(eval_step, model=model, kind=kind),
             mesh=mesh,

@@ -32,18 +32,24 @@ class TrainState:
 
 
 def init_state(
-    model: nn.Module, tx: optax.GradientTransformation, example: dict, rng
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    example: dict,
+    rng,
+    inputs: tuple[str, ...] = MODEL_INPUTS,
 ) -> TrainState:
-    """Boxed (logically named) initial state; use under jax.eval_shape / sharded_init."""
-    params = model.init(rng, *(example[k] for k in MODEL_INPUTS))["params"]
+    """Boxed (logically named) initial state; use under jax.eval_shape / sharded_init.
+    `inputs`: the batch keys the model takes, in order (fine-tuning heads take fewer)."""
+    params = model.init(rng, *(example[k] for k in inputs))["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
 
 
-def forward(model, params, batch, rng=None):
+def forward(model, params, batch, rng=None, inputs: tuple[str, ...] = MODEL_INPUTS):
+    """The model on `batch`'s `inputs`; with an rng, in training mode (dropout on)."""
     kwargs = {"deterministic": rng is None}
     if rng is not None:
         kwargs["rngs"] = {"dropout": rng}
-    return model.apply({"params": params}, *(batch[k] for k in MODEL_INPUTS), **kwargs)
+    return model.apply({"params": params}, *(batch[k] for k in inputs), **kwargs)
 
 
 def _micro_grads(model, params, micro, rng, mlm_total, nsp_total):
@@ -127,8 +133,8 @@ class ShardedSteps:
         rules=sharding.LOGICAL_RULES,
     ):
         self.mesh, self.rules, self._init = mesh, rules, init
-        abstract = jax.eval_shape(functools.partial(init, jax.random.key(0)))
-        self.state_shardings = sharding.logical_shardings(abstract, mesh, rules)
+        self._abstract = jax.eval_shape(functools.partial(init, jax.random.key(0)))  # boxed
+        self.state_shardings = sharding.logical_shardings(self._abstract, mesh, rules)
         batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
         self.train = jax.jit(
             with_rules(train, rules),
@@ -156,10 +162,9 @@ class ShardedSteps:
 
     def abstract_state(self) -> TrainState:
         """Shape/dtype/sharding skeleton, for restoring a checkpoint straight into shards."""
-        abstract = nn.unbox(jax.eval_shape(functools.partial(self._init, jax.random.key(0))))
         return jax.tree.map(
             lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-            abstract,
+            nn.unbox(self._abstract),
             self.state_shardings,
         )
 
