@@ -20,6 +20,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from jaxbert import convert
+from jaxbert.cli import tools as cli_tools
 from jaxbert.errors import UserError
 from jaxbert.model.config import model_config
 from jaxbert.model.encoder import BertEncoder
@@ -335,7 +336,7 @@ def test_cli_converts_both_ways(tmp_path, monkeypatch, loaded):
     stub.load_params = lambda path: store[str(path)]
     monkeypatch.setitem(sys.modules, "jaxbert.checkpoint", stub)
     parser = argparse.ArgumentParser()
-    convert.add_parsers(parser.add_subparsers(dest="command"))
+    cli_tools.add_parsers(parser.add_subparsers(dest="command"))
     for argv in (
         ["convert", "hf-to-jaxbert", str(FIXTURE), str(tmp_path / "jb")],
         ["convert", "jaxbert-to-hf", str(tmp_path / "jb"), str(tmp_path / "hf")],

@@ -29,7 +29,6 @@ logically-partitioned params passed to `save_hf_checkpoint`.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -572,52 +571,3 @@ def _replace_dir(new: pathlib.Path, target: pathlib.Path) -> None:
         if target.exists():
             target.rmdir()
         os.rename(new, target)
-
-
-# --------------------------------------------------------------------------------------
-# CLI
-
-
-def _hf_to_jaxbert(args: argparse.Namespace) -> int:
-    from jaxbert.checkpoint import save_params
-
-    cfg, params = load_hf_checkpoint(args.src, scan_layers=not args.unscanned)
-    save_params(args.dst, params, cfg)
-    heads = "with" if "mlm" in params else "without"
-    print(f"converted {args.src} → {args.dst} ({cfg.num_layers} layers, {heads} heads)")
-    return 0
-
-
-def _jaxbert_to_hf(args: argparse.Namespace) -> int:
-    from jaxbert.checkpoint import load_params
-
-    cfg, params = load_params(args.src)
-    save_hf_checkpoint(params, cfg, args.dst, overwrite=args.overwrite)
-    print(f"converted {args.src} → {args.dst} (config.json + model.safetensors)")
-    return 0
-
-
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """`jaxbert convert hf-to-jaxbert SRC DST` and `jaxbert convert jaxbert-to-hf SRC DST`."""
-    parser = subparsers.add_parser(
-        "convert", help="convert Hugging Face BERT checkpoints to and from jaxbert"
-    )
-    sub = parser.add_subparsers(dest="direction", metavar="DIRECTION")
-    sub.required = True
-    hf = sub.add_parser(
-        "hf-to-jaxbert",
-        help="HF directory (config.json + model.safetensors) → jaxbert checkpoint",
-    )
-    hf.add_argument("src", help="Hugging Face checkpoint directory")
-    hf.add_argument("dst", help="jaxbert checkpoint directory to write")
-    hf.add_argument(
-        "--unscanned", action="store_true", help="store layers_0..layers_{L-1} (scan_layers=False)"
-    )
-    hf.set_defaults(func=_hf_to_jaxbert)
-    jb = sub.add_parser(
-        "jaxbert-to-hf", help="jaxbert checkpoint → HF directory (BertForPreTraining names)"
-    )
-    jb.add_argument("src", help="jaxbert checkpoint directory")
-    jb.add_argument("dst", help="Hugging Face checkpoint directory to write")
-    jb.add_argument("--overwrite", action="store_true", help="replace an existing DST")
-    jb.set_defaults(func=_jaxbert_to_hf)

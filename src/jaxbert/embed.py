@@ -13,7 +13,6 @@ to which word.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import re
 from collections.abc import Sequence
@@ -177,63 +176,3 @@ def format_table(labels: Sequence[str], sims: np.ndarray, title: str) -> str:
         name = f"[{i + 1}] " + (label if len(label) <= 48 else label[:45] + "...")
         lines.append(f"{name:<{width}}" + "".join(f"{sims[i, j]:7.3f}" for j in range(len(labels))))
     return "\n".join(lines)
-
-
-# --- CLI --------------------------------------------------------------------------------
-
-
-def add_parsers(subparsers) -> None:
-    p = subparsers.add_parser(
-        "embed",
-        help="contextual word/sentence embeddings and a cosine-similarity table",
-        description="Embed words or sentences with a pretrained encoder and print their "
-        "cosine similarities. `--demo` compares 'bank' (river) with 'bank' (money).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--init", required=True, help="jaxbert run/params dir or Hugging Face dir")
-    p.add_argument("--tokenizer", default="", help="default: the checkpoint's own")
-    p.add_argument(
-        "--layer",
-        default="last4",
-        help="N (0 = embedding output, -1 = last layer), 'last', or 'last4' (last four layers)",
-    )
-    p.add_argument("--combine", default="sum", choices=COMBINES, help="how to mix several layers")
-    p.add_argument("--text", action="append", default=[], help="a text (repeatable)")
-    p.add_argument("--file", help="a file with one text per line")
-    p.add_argument("--word", help="embed this word in each text (default: whole sentences)")
-    p.add_argument("--demo", action="store_true", help="the 'bank' word-sense demo")
-    p.add_argument("--output", help="save the vectors to this .npz file")
-    p.set_defaults(func=run_embed)
-
-
-def run_embed(args) -> int:
-    from pathlib import Path
-
-    from jaxbert.data.tokenizer import load_tokenizer
-    from jaxbert.finetune.pretrained import check_vocab, load_pretrained
-
-    texts = list(args.text)
-    if args.file:
-        path = Path(args.file)
-        if not path.is_file():
-            raise UserError(f"--file {path} does not exist")
-        texts += [t.strip() for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
-    word = args.word
-    if args.demo:
-        texts, word = texts or list(DEMO_SENTENCES), word or DEMO_WORD
-    pre = load_pretrained(args.init, args.tokenizer)
-    tokenizer = load_tokenizer(pre.tokenizer_path)
-    check_vocab(pre.model_cfg, tokenizer, "--tokenizer")
-    embedder = Embedder(pre.model_cfg, pre.bert_params, tokenizer, args.layer, args.combine)
-    vectors = embedder.word_vectors(texts, word) if word else embedder.sentence_vectors(texts)
-    what = f'"{word}" in each text' if word else "sentences (mean of sub-token vectors)"
-    layers = ", ".join(str(i) for i in embedder.layers)
-    title = (
-        f"cosine similarity of {what}; layer(s) {layers} of {pre.model_cfg.num_layers} "
-        f"({args.combine}), {vectors.shape[-1]}-dim vectors from {pre.source}"
-    )
-    print(format_table(texts, cosine_matrix(vectors), title))
-    if args.output:
-        np.savez(args.output, vectors=vectors, texts=np.asarray(texts))
-        print(f"\nvectors saved to {args.output}")
-    return 0

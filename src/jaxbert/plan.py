@@ -44,7 +44,6 @@ devices × peak FLOP/s × an assumed MFU.
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -356,46 +355,3 @@ def format_plan(plan: Plan, cfg: Any) -> str:
         ),
     ]
     return "\n".join(rows)
-
-
-def add_parsers(subparsers) -> None:
-    p = subparsers.add_parser(
-        "plan",
-        help="memory per device and estimated step time for a config on a mesh",
-        description="Parameters, gradients, optimizer state and activations per device "
-        "(with and without remat), FLOPs per step and an estimated step time, for a run "
-        "config on a (data, fsdp, tensor) mesh. Nothing is allocated or compiled.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--config", required=True, help="config file[:arg]")
-    p.add_argument(
-        "--mesh",
-        help="data,fsdp,tensor; one may be -1 (write --mesh=-1,1,1) or fill; "
-        "default: the config's mesh",
-    )
-    p.add_argument("--devices", type=int, help="number of devices (needed when a mesh axis is -1)")
-    p.add_argument("--accelerator", choices=sorted(ACCELERATORS), help="peak FLOP/s and memory")
-    p.add_argument("--device-memory-gib", type=float, help="memory per device (GiB)")
-    p.add_argument("--mfu", type=float, default=DEFAULT_MFU, help="assumed model FLOPs utilisation")
-    p.set_defaults(func=run_plan, accepts_overrides=True)
-
-
-def run_plan(args, overrides) -> int:
-    from jaxbert.config import load_config
-
-    cfg = load_config(args.config, overrides)
-    mesh = parse_mesh(args.mesh) if args.mesh else dict(cfg.mesh)
-    if args.devices is not None and args.devices <= 0:
-        raise UserError("--devices must be positive")
-    if not 0 < args.mfu <= 1:
-        raise UserError("--mfu must be in (0, 1]")
-    plan = make_plan(
-        cfg,
-        mesh,
-        args.devices,
-        accelerator=args.accelerator,
-        device_memory_gib=args.device_memory_gib,
-        mfu=args.mfu,
-    )
-    print(format_plan(plan, cfg))
-    return 0

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jaxbert.data import commands, prepare
+from jaxbert.cli import data as commands
+from jaxbert.data import prepare
 from jaxbert.errors import UserError
 
 REPO = Path(__file__).parents[2]

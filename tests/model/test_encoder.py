@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from jaxbert.convert import unstack_layers
-from jaxbert.model.commands import count_params
 from jaxbert.model.config import model_config, validate
 from jaxbert.model.encoder import BertEncoder, attention_weights_path, dropout, keep_mask
 from jaxbert.model.heads import BertForPreTraining
+from jaxbert.model.params import count_params
 from tests.helpers import micro_model_config, random_batch
 
 INPUTS = ("input_ids", "input_mask", "segment_ids")

@@ -1,0 +1,141 @@
+"""Pretraining recipe sweep on the Wikipedia extract: short runs at one token budget.
+
+Each variant is `jaxbert pretrain` on `configs/pretrain/cpu_smoke.py` with overrides, in
+its own run directory under `runs/sweep/`, so an interrupted sweep resumes where it
+stopped (a finished run reports "complete" and is only read). Results — the held-out MLM
+and NSP accuracy at each eval point and the wall time — go to
+`benchmarks/results/pretrain_sweep.json`, rewritten after every run.
+
+    nohup .venv/bin/python benchmarks/pretrain_sweep.py --wave lr --wave shape > runs/sweep.log 2>&1 &
+
+The tokenizer and prepared shards (`runs/wiki8k/`) are built first if missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+JAXBERT = [sys.executable, "-m", "jaxbert.cli"]
+# This checkout's src first, so a sweep can run from a separate worktree with any venv.
+os.environ["PYTHONPATH"] = str(ROOT / "src")
+WIKI = ROOT.parent / "shared" / "data" / "wikipedia"
+RESULTS = ROOT / "benchmarks" / "results" / "pretrain_sweep.json"
+MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**36)}
+
+# Same token budget for every variant: steps × batch × 128 ≈ 12.3M tokens.
+COMMON = {
+    "train.num_steps": 1500,
+    "train.batch_size": 64,
+    "train.log_every": 100,
+    "train.eval_every": 500,
+    "train.eval_batches": 20,
+    "checkpoint.every_steps": 500,
+    "optimizer.warmup_steps": 150,
+}
+
+WAVES = {
+    "lr": {
+        "tiny_lr1e-3": {"optimizer.learning_rate": 1e-3},
+        "tiny_lr3e-3": {"optimizer.learning_rate": 3e-3},
+        "tiny_lr6e-3": {"optimizer.learning_rate": 6e-3},
+        "tiny_lr1e-2": {"optimizer.learning_rate": 1e-2},
+    },
+    "shape": {
+        "tiny_b128_lr3e-3": {
+            "optimizer.learning_rate": 3e-3,
+            "train.batch_size": 128,
+            "train.num_steps": 750,
+            "train.eval_every": 250,
+            "checkpoint.every_steps": 250,
+            "optimizer.warmup_steps": 75,
+        },
+        "mini_lr1e-3": {"model.size": "mini", "optimizer.learning_rate": 1e-3},
+    },
+}
+
+MODEL_SHAPES = {  # model.size alone does not resize the model: set its shape keys too
+    "mini": {
+        "model.num_layers": 4,
+        "model.hidden_size": 256,
+        "model.num_heads": 4,
+        "model.intermediate_size": 1024,
+    },
+}
+
+
+def ensure_data(vocab: int, lowercase: bool) -> Path:
+    name = f"wiki{vocab // 1000}k" + ("_uncased" if lowercase else "")
+    base = ROOT / "runs" / name
+    tok, prep = base / "tokenizer", base / "prepared"
+    if not (tok / "tokenizer.model").exists():
+        cmd = [*JAXBERT, "tokenizer", "train", "--corpus", str(WIKI), "--out", str(tok)]
+        cmd += ["--vocab-size", str(vocab), "--max-sentences", "300000"]
+        subprocess.run(cmd + (["--lowercase"] if lowercase else []), check=True)
+    if not (prep / "manifest.json").exists():
+        cmd = [*JAXBERT, "data", "prepare", "--corpus", str(WIKI), "--tokenizer", str(tok)]
+        subprocess.run(cmd + ["--out", str(prep)], check=True)
+    return base
+
+
+def overrides_for(name: str, variant: dict, data: Path) -> list[str]:
+    keys = {**COMMON, **variant}
+    size = keys.get("model.size")
+    keys.update(MODEL_SHAPES.get(size, {}))
+    keys["data.prepared_dir"] = str(data / "prepared")
+    keys["tokenizer"] = str(data / "tokenizer")
+    keys["output_dir"] = str(ROOT / "runs" / "sweep" / name)
+    return [f"--config.{k}={v}" for k, v in keys.items()]
+
+
+def summarise(run_dir: Path) -> dict:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("split") == "eval"]
+    train = [r for r in rows if r.get("split") == "train"]
+    return {
+        "eval": [
+            {"step": r["step"], "mlm_accuracy": r["mlm_accuracy"], "nsp_accuracy": r.get("nsp_accuracy"),
+             "loss": r["loss"]}
+            for r in evals
+        ],
+        "final_train_loss": train[-1]["loss"] if train else None,
+        "median_tokens_per_s": sorted(r["tokens_per_s"] for r in train)[len(train) // 2] if train else None,
+    }  # fmt: skip
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--wave", action="append", choices=sorted(WAVES), required=True)
+    p.add_argument("--vocab", type=int, default=8000)
+    p.add_argument("--lowercase", action="store_true")
+    args = p.parse_args()
+    data = ensure_data(args.vocab, args.lowercase)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    env = {**os.environ, **MALLOC}
+    for wave in args.wave:
+        for name, variant in WAVES[wave].items():
+            run_dir = ROOT / "runs" / "sweep" / name
+            cmd = [*JAXBERT, "pretrain", "--config", str(ROOT / "configs/pretrain/cpu_smoke.py")]
+            t0 = time.time()
+            rc = subprocess.run(cmd + overrides_for(name, variant, data), env=env).returncode
+            entry = {"overrides": {**COMMON, **variant}, "data": data.name, "returncode": rc}
+            entry["wall_s_this_call"] = round(time.time() - t0, 1)
+            if (run_dir / "metrics.jsonl").exists():
+                entry.update(summarise(run_dir))
+            results[name] = entry
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            tmp = RESULTS.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(results, indent=2) + "\n")
+            tmp.replace(RESULTS)
+            print(f"== {name}: rc {rc}, eval {entry.get('eval', [])[-1:]}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The `jaxbert` command: the only place with argparse, and the one error handler.
+
+Each sub-module adds its sub-commands (`add_parsers(subparsers)`) and holds their
+handlers, which turn parsed flags into plain calls of library functions. Library code
+raises `UserError` (or an `OSError`/`UnicodeDecodeError` from the environment); `main`
+turns each into one line naming the file, line or key and a non-zero exit, never a
+traceback. Heavy libraries (jax, flax) are imported inside the handlers, so `--help` and
+argument errors stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import sys
+
+from jaxbert.cli import data, finetune, tools, train
+from jaxbert.errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxbert", description="BERT pretraining and fine-tuning in JAX/Flax."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in (train, data, finetune, tools):
+        module.add_parsers(sub)
+    return parser
+
+
+_OS_REASONS = {
+    errno.ENOENT: "not found",
+    errno.EEXIST: "already exists",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a path component is a file, not a directory",
+    errno.EISDIR: "is a directory, not a file",
+}
+
+
+def describe_os_error(e: OSError) -> str:
+    """`PATH: reason` for the user; the path is the one the failing call named."""
+    reason = _OS_REASONS.get(e.errno, e.strerror or type(e).__name__)
+    paths = [p for p in (e.filename, e.filename2) if p]
+    return f"{' → '.join(str(p) for p in paths)}: {reason}" if paths else reason
+
+
+def describe_decode_error(e: UnicodeDecodeError) -> str:
+    where = getattr(e, "jaxbert_where", "")  # set by readers that know file and line
+    where = f"{where}: " if where else ""
+    return f"{where}undecodable bytes ({e.encoding}: {e.reason} at byte {e.start})"
+
+
+def run(args: argparse.Namespace, rest: list[str]) -> int:
+    if getattr(args, "accepts_overrides", False):
+        return int(args.func(args, rest) or 0)
+    return int(args.func(args) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "accepts_overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    name = f"jaxbert {args.command}"
+    try:
+        return run(args, rest)
+    except UserError as e:
+        message = str(e)
+    except UnicodeDecodeError as e:
+        message = describe_decode_error(e)
+    except OSError as e:
+        message = describe_os_error(e)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"{name}: error: {message}", file=sys.stderr)
+    return EXIT_USER_ERROR

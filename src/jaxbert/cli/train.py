@@ -1,0 +1,129 @@
+"""`jaxbert pretrain`, `jaxbert plan` and `jaxbert params`."""
+
+from __future__ import annotations
+
+import argparse
+
+from jaxbert.errors import UserError
+from jaxbert.model.config import SIZES
+
+
+def add_parsers(subparsers) -> None:
+    _add_pretrain(subparsers)
+    _add_plan(subparsers)
+    p = subparsers.add_parser("params", help="parameter counts of the model sizes")
+    p.add_argument("sizes", nargs="*", default=list(SIZES), help=f"any of {list(SIZES)}")
+    p.add_argument("--vocab-size", type=int, default=30522)
+    p.set_defaults(func=run_params)
+
+
+def _add_pretrain(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pretrain",
+        help="pretrain BERT (MLM + NSP) from a config file",
+        description="Pretrain from a config file; override any key with --config.KEY=VALUE "
+        "(e.g. --config.train.num_steps=100). Resumes from the newest checkpoint in "
+        "OUTPUT_DIR/checkpoints if there is one; Ctrl-C or SIGTERM saves a checkpoint first.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--config", required=True, help="config file, e.g. configs/pretrain/cpu_smoke.py"
+    )
+    p.set_defaults(func=run_pretrain, accepts_overrides=True)
+
+
+def _add_plan(subparsers) -> None:
+    from jaxbert.plan import ACCELERATORS as accelerators
+    from jaxbert.plan import DEFAULT_MFU
+
+    p = subparsers.add_parser(
+        "plan",
+        help="memory per device and estimated step time for a config on a mesh",
+        description="Parameters, gradients, optimizer state and activations per device "
+        "(with and without remat), FLOPs per step and an estimated step time, for a run "
+        "config on a (data, fsdp, tensor) mesh. Nothing is allocated or compiled.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--config", required=True, help="config file[:arg]")
+    p.add_argument(
+        "--mesh",
+        help="data,fsdp,tensor; one may be -1 (write --mesh=-1,1,1) or fill; "
+        "default: the config's mesh",
+    )
+    p.add_argument("--devices", type=int, help="number of devices (needed when a mesh axis is -1)")
+    p.add_argument("--accelerator", choices=sorted(accelerators), help="peak FLOP/s and memory")
+    p.add_argument("--device-memory-gib", type=float, help="memory per device (GiB)")
+    p.add_argument("--mfu", type=float, default=DEFAULT_MFU, help="assumed model FLOPs utilisation")
+    p.set_defaults(func=run_plan, accepts_overrides=True)
+
+
+def run_pretrain(args, overrides) -> int:
+    from jaxbert.config import load_config
+    from jaxbert.train.loop import pretrain
+
+    cfg = load_config(args.config, overrides)
+    result = pretrain(cfg)
+    if result.preempted:
+        return 130 if result.preempted == "SIGINT" else 0
+    print("\n".join(_summary(result)))
+    return 0
+
+
+def _summary(result) -> list[str]:
+    m, e = result.train_metrics, result.eval_metrics
+    lines = [
+        "",
+        f"done: {result.step} steps",
+        f"  checkpoint: {result.checkpoint_dir}",
+        f"  logs:       {result.output_dir / 'metrics.jsonl'} (TensorBoard: {result.output_dir / 'tensorboard'})",
+    ]
+    if result.plot:
+        lines.append(f"  plot:       {result.plot}")
+    for name, metrics in (("train", m), ("eval", e)):
+        if metrics:
+            accs = f"MLM accuracy {metrics['mlm_accuracy']:.3f}"
+            if "nsp_accuracy" in metrics:
+                accs += f", NSP accuracy {metrics['nsp_accuracy']:.3f}"
+            lines.append(f"  final {name}:{' ' * (6 - len(name))}{accs}")
+    return lines
+
+
+def run_plan(args, overrides) -> int:
+    from jaxbert.config import load_config
+    from jaxbert.plan import format_plan, make_plan, parse_mesh
+
+    cfg = load_config(args.config, overrides)
+    mesh = parse_mesh(args.mesh) if args.mesh else dict(cfg.mesh)
+    if args.devices is not None and args.devices <= 0:
+        raise UserError(f"--devices must be positive, got {args.devices}")
+    if not 0 < args.mfu <= 1:
+        raise UserError(f"--mfu must be in (0, 1], got {args.mfu}")
+    if args.device_memory_gib is not None and args.device_memory_gib <= 0:
+        raise UserError(f"--device-memory-gib must be positive, got {args.device_memory_gib}")
+    plan = make_plan(
+        cfg, mesh, args.devices, accelerator=args.accelerator,
+        device_memory_gib=args.device_memory_gib, mfu=args.mfu,
+    )  # fmt: skip
+    print(format_plan(plan, cfg))
+    return 0
+
+
+def run_params(args) -> int:
+    from jaxbert.model.config import model_config
+    from jaxbert.model.params import count_params
+
+    if args.vocab_size <= 0:
+        raise UserError(f"--vocab-size must be positive, got {args.vocab_size}")
+    print(
+        f"{'size':<8} {'layers':>6} {'hidden':>6} {'heads':>5} {'BertModel':>14} {'+MLM/NSP heads':>15}"
+    )
+    for size in args.sizes:
+        if size not in SIZES:
+            raise UserError(f"unknown size {size!r}; choose from {list(SIZES)}")
+        cfg = model_config(size, vocab_size=args.vocab_size)
+        n = count_params(cfg)
+        print(
+            f"{size:<8} {cfg.num_layers:>6} {cfg.hidden_size:>6} {cfg.num_heads:>5} "
+            f"{n['encoder']:>14,} {n['pretraining']:>15,}"
+        )
+    return 0
