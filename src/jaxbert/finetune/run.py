@@ -208,7 +208,8 @@ def setup(cfg, log=print):
     steps = FinetuneSteps(
         model, tx, schedule, data.kind, mesh, _example(cfg.batch_size, cfg.max_seq_length)
     )
-    state = steps.init_state(jax.random.key(cfg.seed), pre.bert_params)
+    pretrained = None if pre.bert_params is None else {"bert": pre.bert_params}
+    state = steps.init_state(jax.random.key(cfg.seed), pretrained)
     return pre, data, steps, state, steps_per_epoch
 
 

@@ -24,7 +24,7 @@ from jaxbert.model.heads import (
 )
 from jaxbert.train import step as pretrain_step
 from jaxbert.train.losses import weighted_xent
-from jaxbert.train.step import ShardedSteps, TrainState
+from jaxbert.train.step import Loss, ShardedSteps, train_step
 
 Array = jax.Array
 MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids")
@@ -72,22 +72,27 @@ def predictions(kind: str, outputs: dict) -> dict[str, Array]:
     return outputs
 
 
-def train_step(state: TrainState, batch: dict, rng, *, model, tx, schedule, kind: str):
-    rng = jax.random.fold_in(rng, state.step)
+def task_loss(model, kind: str) -> Loss:
+    """Σ weight·loss / Σ weight over the whole batch (per example or per labeled token)."""
 
-    def loss_fn(params):
+    def sums(params, batch, rng):
         total, count = loss_sums(kind, forward(model, params, batch, rng), batch)
-        return total / jnp.maximum(count, 1.0)
+        return {"loss": total, "count": count}
 
-    loss, grads = jax.value_and_grad(loss_fn)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    metrics = {
-        "loss": loss,
-        "grad_norm": optax.tree.norm(grads),
-        "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
-    }
-    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    return Loss(
+        sums=sums,
+        totals=lambda b: {"count": jnp.maximum(loss_sums_count(kind, b), 1.0)},
+        combine=lambda s, t: s["loss"] / t["count"],
+        report=lambda s, t: {"loss": s["loss"] / t["count"]},
+    )
+
+
+def loss_sums_count(kind: str, batch: dict) -> Array:
+    """Σ weight of the batch: examples, or labeled tokens for token tasks."""
+    w = batch["weight"].astype(jnp.float32)
+    if kind == "token":
+        return jnp.sum(batch["label_weights"].astype(jnp.float32) * w[:, None])
+    return jnp.sum(w)
 
 
 def eval_step(params, batch: dict, *, model, kind: str) -> tuple[dict, Array, Array]:
@@ -116,56 +121,24 @@ def make_optimizer(opt_cfg, num_steps: int, mode: str) -> optax.GradientTransfor
     return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
 
 
-class FinetuneSteps(ShardedSteps):
-    """The sharded train state and the jitted train/eval steps for one task and mesh."""
-
-    def __init__(
-        self,
-        model,
-        tx,
-        schedule,
-        kind: str,
-        mesh: Mesh,
-        example: dict,
-        rules=sharding.LOGICAL_RULES,
-    ):
-        super().__init__(
-            init=functools.partial(
-                pretrain_step.init_state, model, tx, example, inputs=MODEL_INPUTS
-            ),
-            train=functools.partial(train_step, model=model, tx=tx, schedule=schedule, kind=kind),
-            evaluate=functools.partial(eval_step, model=model, kind=kind),
-            mesh=mesh,
-            rules=rules,
-        )
-
-    def init_state(self, rng, bert_params=None) -> TrainState:
-        """Sharded random init; `bert_params` (host arrays) then replace the encoder's."""
-        state = super().init_state(rng)
-        if bert_params is None:
-            return state
-        _check_same_structure(state.params["bert"], bert_params)
-        bert = jax.device_put(bert_params, self.state_shardings.params["bert"])
-        return state.replace(params={**state.params, "bert": bert})
-
-    def copy_params(self, state: TrainState):
-        """A copy that survives the next (donating) train step: the best-on-dev params."""
-        return jax.tree.map(jnp.copy, state.params)
-
-
-def _check_same_structure(expected, loaded) -> None:
-    from jaxbert.errors import UserError
-
-    exp = {
-        jax.tree_util.keystr(p): x.shape for p, x in jax.tree_util.tree_leaves_with_path(expected)
-    }
-    got = {
-        jax.tree_util.keystr(p): tuple(x.shape)
-        for p, x in jax.tree_util.tree_leaves_with_path(loaded)
-    }
-    if exp != got:
-        diff = sorted(set(exp.items()) ^ set(got.items()))[:4]
-        raise UserError(
-            f"config.init: the checkpoint's encoder does not match its model config "
-            f"(first differences: {diff})"
-        )
+def FinetuneSteps(  # noqa: N802 — reads as the class it builds
+    model,
+    tx,
+    schedule,
+    kind: str,
+    mesh: Mesh,
+    example: dict,
+    accum_steps: int = 1,
+    rules=sharding.LOGICAL_RULES,
+) -> ShardedSteps:
+    """The sharded train state and jitted train/eval steps for one task and mesh."""
+    return ShardedSteps(
+        init=functools.partial(pretrain_step.init_state, model, tx, example, inputs=MODEL_INPUTS),
+        train=functools.partial(
+            train_step, loss_fn=task_loss(model, kind), tx=tx, schedule=schedule,
+            accum_steps=accum_steps,
+        ),
+        evaluate=functools.partial(eval_step, model=model, kind=kind),
+        mesh=mesh,
+        rules=rules,
+    )  # fmt: skip

@@ -6,6 +6,7 @@ key is `fold_in(rng, step)`, so a resumed run replays the same randomness.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ import optax
 from jax.sharding import Mesh
 
 from jaxbert import sharding
+from jaxbert.errors import UserError
 from jaxbert.train.losses import normalise, pretraining_sums
 
 Array = jax.Array
@@ -52,15 +54,21 @@ def forward(model, params, batch, rng=None, inputs: tuple[str, ...] = MODEL_INPU
     return model.apply({"params": params}, *(batch[k] for k in inputs), **kwargs)
 
 
-def _micro_grads(model, params, micro, rng, mlm_total, nsp_total):
-    """Gradient of this micro-batch's share of the *whole batch's* mean loss."""
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """A loss written as sums over examples plus the whole batch's denominators.
 
-    def loss_fn(p):
-        sums = pretraining_sums(forward(model, p, micro, rng), micro)
-        return sums["mlm_loss"] / mlm_total + sums["nsp_loss"] / nsp_total, sums
+    `sums(params, batch, rng)` → float32 sums of one (micro-)batch; `totals(batch)` → the
+    denominators of the *whole* batch, known before any micro-batch runs; `combine(sums,
+    totals)` → the scalar to differentiate; `report(sums, totals)` → the logged means.
+    Summing micro-batch gradients of combine(sums_i, totals) then gives exactly the
+    large-batch gradient, whatever the task.
+    """
 
-    (_, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    return grads, sums
+    sums: Callable[..., dict]
+    totals: Callable[[dict], dict]
+    combine: Callable[[dict, dict], Array]
+    report: Callable[[dict, dict], dict]
 
 
 def split_micro_batches(batch: dict, k: int) -> dict:
@@ -68,36 +76,55 @@ def split_micro_batches(batch: dict, k: int) -> dict:
     return jax.tree.map(lambda x: x.reshape(x.shape[0] // k, k, *x.shape[1:]).swapaxes(0, 1), batch)
 
 
-def train_step(state: TrainState, batch: dict, rng, *, model, tx, schedule, accum_steps: int = 1):
-    rng = jax.random.fold_in(rng, state.step)
-    # Denominators of the full batch, known up front: summing micro-batch gradients of
-    # (sum / total) then gives exactly the large-batch gradient.
-    mlm_total = jnp.maximum(jnp.sum(batch["masked_weights"].astype(jnp.float32)), 1.0)
-    nsp_total = jnp.float32(batch["next_sentence_label"].shape[0])
+def _grads_and_sums(loss_fn: Loss, params, batch, rng, totals, accum_steps: int):
+    def grad_of(micro, key):
+        def objective(p):
+            sums = loss_fn.sums(p, micro, key)
+            return loss_fn.combine(sums, totals), sums
+
+        (_, sums), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        return grads, sums
+
     if accum_steps == 1:
-        grads, sums = _micro_grads(model, state.params, batch, rng, mlm_total, nsp_total)
-    else:
-        micro = split_micro_batches(batch, accum_steps)
+        return grad_of(batch, rng)
 
-        def body(carry, xs):
-            i, mb = xs
-            g, s = _micro_grads(
-                model, state.params, mb, jax.random.fold_in(rng, i), mlm_total, nsp_total
-            )
-            return jax.tree.map(jnp.add, carry, (g, s)), None
+    def body(carry, xs):
+        i, micro = xs
+        return jax.tree.map(jnp.add, carry, grad_of(micro, jax.random.fold_in(rng, i))), None
 
-        zero_g = jax.tree.map(jnp.zeros_like, state.params)
-        zero_s = {k: jnp.zeros((), jnp.float32) for k in _SUM_KEYS}
-        (grads, sums), _ = jax.lax.scan(body, (zero_g, zero_s), (jnp.arange(accum_steps), micro))
+    micro = split_micro_batches(batch, accum_steps)
+    zeros = jax.eval_shape(grad_of, jax.tree.map(lambda x: x[0], micro), rng)
+    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), zeros)
+    (grads, sums), _ = jax.lax.scan(body, zeros, (jnp.arange(accum_steps), micro))
+    return grads, sums
+
+
+def train_step(
+    state: TrainState, batch: dict, rng, *, loss_fn: Loss, tx, schedule, accum_steps: int = 1
+):
+    """The one update rule of every run, pretraining or fine-tuning."""
+    rng = jax.random.fold_in(rng, state.step)
+    totals = loss_fn.totals(batch)
+    grads, sums = _grads_and_sums(loss_fn, state.params, batch, rng, totals, accum_steps)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = normalise(sums)
+    metrics = loss_fn.report(sums, totals)
     metrics["grad_norm"] = optax.tree.norm(grads)
     metrics["learning_rate"] = jnp.asarray(schedule(state.step), jnp.float32)
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
-_SUM_KEYS = ("mlm_loss", "mlm_correct", "mlm_count", "nsp_loss", "nsp_correct", "nsp_count")
+def pretraining_loss(model) -> Loss:
+    """MLM mean over real prediction slots + NSP mean over sequences (google-bert)."""
+    return Loss(
+        sums=lambda p, b, rng: pretraining_sums(forward(model, p, b, rng), b),
+        totals=lambda b: {
+            "mlm_count": jnp.maximum(jnp.sum(b["masked_weights"].astype(jnp.float32)), 1.0),
+            "nsp_count": jnp.float32(b["next_sentence_label"].shape[0]),
+        },
+        combine=lambda s, t: s["mlm_loss"] / t["mlm_count"] + s["nsp_loss"] / t["nsp_count"],
+        report=lambda s, t: normalise(s),
+    )
 
 
 def eval_step(params, batch: dict, *, model) -> dict[str, Array]:
@@ -154,11 +181,24 @@ class ShardedSteps:
             in_shardings=(self.state_shardings.params,),
         )
 
-    def init_state(self, rng) -> TrainState:
-        """Initialise directly into shards (full parameters never sit on one device)."""
+    def init_state(self, rng, pretrained: dict | None = None) -> TrainState:
+        """Initialise directly into shards (full parameters never sit on one device);
+        `pretrained` ({top-level param name: host arrays}, e.g. {"bert": …}) then replaces
+        those sub-trees, which must have the initialised shapes."""
         init = functools.partial(self._init, rng)
         with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
-            return jax.jit(lambda: nn.unbox(init()), out_shardings=self.state_shardings)()
+            state = jax.jit(lambda: nn.unbox(init()), out_shardings=self.state_shardings)()
+        if not pretrained:
+            return state
+        params = dict(state.params)
+        for name, tree in pretrained.items():
+            check_same_structure(params[name], tree, name)
+            params[name] = jax.device_put(tree, self.state_shardings.params[name])
+        return state.replace(params=params)
+
+    def copy_params(self, state: TrainState):
+        """A copy that survives the next (donating) train step, e.g. the best-on-dev params."""
+        return jax.tree.map(jnp.copy, state.params)
 
     def abstract_state(self) -> TrainState:
         """Shape/dtype/sharding skeleton, for restoring a checkpoint straight into shards."""
@@ -169,25 +209,39 @@ class ShardedSteps:
         )
 
 
-class CompiledSteps(ShardedSteps):
-    """The pretraining model's sharded state and steps."""
+def check_same_structure(expected, loaded, name: str) -> None:
+    """Loaded weights must have the shapes the model config implies, key for key."""
 
-    def __init__(
-        self,
-        model,
-        tx,
-        schedule,
-        mesh: Mesh,
-        example: dict,
-        accum_steps: int = 1,
-        rules=sharding.LOGICAL_RULES,
-    ):
-        super().__init__(
-            init=functools.partial(init_state, model, tx, example),
-            train=functools.partial(
-                train_step, model=model, tx=tx, schedule=schedule, accum_steps=accum_steps
-            ),
-            evaluate=functools.partial(eval_step, model=model),
-            mesh=mesh,
-            rules=rules,
+    def shapes(tree):
+        leaves = jax.tree_util.tree_leaves_with_path(tree)
+        return {jax.tree_util.keystr(p): tuple(x.shape) for p, x in leaves}
+
+    exp, got = shapes(expected), shapes(loaded)
+    if exp != got:
+        diff = sorted(set(exp.items()) ^ set(got.items()))[:4]
+        raise UserError(
+            f"config.init: the checkpoint's {name} parameters do not match its model config "
+            f"(first differences: {diff})"
         )
+
+
+def CompiledSteps(  # noqa: N802 — reads as the class it builds
+    model,
+    tx,
+    schedule,
+    mesh: Mesh,
+    example: dict,
+    accum_steps: int = 1,
+    rules=sharding.LOGICAL_RULES,
+) -> ShardedSteps:
+    """The pretraining model's sharded state and steps."""
+    return ShardedSteps(
+        init=functools.partial(init_state, model, tx, example),
+        train=functools.partial(
+            train_step, loss_fn=pretraining_loss(model), tx=tx, schedule=schedule,
+            accum_steps=accum_steps,
+        ),
+        evaluate=functools.partial(eval_step, model=model),
+        mesh=mesh,
+        rules=rules,
+    )  # fmt: skip
