@@ -79,6 +79,40 @@ def test_undecodable_lines_are_skipped_and_located(tmp_path):
     assert stats.undecodable_lines == 1 and stats.first_undecodable == f"{path}:2"
 
 
+def test_latin1_file_is_reported_not_silently_dropped(tmp_path):
+    """A Latin-1 file loses only its non-ASCII lines, and the warning says how many, in how
+    many files, and where the first one is."""
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Plain line.\nCafé crème.\nNaïve façade.\n".encode("latin-1"))
+    stats = corpus.ReadStats()
+    assert list(corpus.iter_corpus([tmp_path], stats)) == [["Plain line."]]
+    assert (stats.undecodable_lines, stats.undecodable_files) == (2, 1)
+    warning = stats.undecodable_warning()
+    assert "skipped 2 line(s)" in warning and f"first at {path}:2" in warning
+    assert "--strict" in warning
+    assert corpus.ReadStats().undecodable_warning() is None
+
+
+def test_strict_refuses_the_first_undecodable_line(tmp_path):
+    """With strict=True an undecodable line is a UserError naming file:line, not a skip."""
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"Good line.\n\xff\xfe broken\n")
+    with pytest.raises(UserError, match=f"{path}:2: not valid UTF-8"):
+        list(corpus.iter_corpus([path], strict=True))
+    gz = tmp_path / "bad.txt.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(UserError, match=f"{gz}:2: not valid UTF-8"):
+        list(corpus.read_documents(gz, strict=True))
+
+
+def test_truncated_gzip_is_a_user_error(tmp_path):
+    """A gzip cut short (a partial download) is a UserError naming the file, not EOFError."""
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(WIKI_TINY.read_bytes())[:2000])
+    with pytest.raises(UserError, match="cut.gz: not a valid gzip file"):
+        list(corpus.iter_corpus([cut]))
+
+
 def test_malformed_inputs_raise_user_errors(tmp_path):
     """Missing paths, unterminated <doc>, and corrupt gzip raise a UserError naming the file."""
     with pytest.raises(UserError, match="does not exist"):

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from jaxbert import cli
 from jaxbert.cli import data as commands
 from jaxbert.data import prepare
 from jaxbert.errors import UserError
 
 REPO = Path(__file__).parents[2]
 SHIPPED = REPO / "corpus" / "wiki_sample" / "wiki_02.gz"  # the smallest shipped file
+WIKI_TINY = REPO / "tests" / "fixtures" / "data" / "wiki_tiny.txt"
 INSPECT_KEYS = {
     "tokens", "input_ids", "original_ids", "segment_ids", "input_mask", "masked_positions",
     "masked_ids", "masked_weights", "next_sentence_label", "doc_a", "doc_b",
@@ -93,3 +95,95 @@ def test_user_mistakes_raise_user_errors(tmp_path):
              "--out", tmp_path / "p")  # fmt: skip
     with pytest.raises(UserError, match="--n must be"):
         _run("data", "inspect", "--prepared", tmp_path, "--n", "0", "--out", tmp_path / "o")
+
+
+def _main(capfd, *argv: str) -> tuple[int, list[str]]:
+    """Runs the real `jaxbert` entry point; returns its exit code and stderr lines (fd 2,
+    so sentencepiece's C++ output would show here too)."""
+    code = cli.main([str(a) for a in argv])
+    return code, capfd.readouterr().err.splitlines()
+
+
+def test_empty_corpus_tokenizer_error_is_one_clear_line(tmp_path, capfd):
+    """Training on a corpus of blank lines prints exactly one error line (no traceback, no
+    sentencepiece INTERNAL check) and creates no output."""
+    (tmp_path / "blank.txt").write_text("\n\n\n")
+    code, err = _main(capfd, "tokenizer", "train", "--corpus", tmp_path / "blank.txt",
+                      "--out", tmp_path / "tok")  # fmt: skip
+    assert code == cli.EXIT_USER_ERROR
+    assert len(err) == 1 and "error: the corpus has no sentences" in err[0], err
+    assert "blank.txt" in err[0] and not (tmp_path / "tok").exists()
+
+
+def test_tokenizer_log_goes_to_file_and_vocab_too_large_is_reported(tmp_path, capfd):
+    """tokenizer train keeps sentencepiece's log out of the terminal (it is in
+    OUT/sentencepiece.log); asking for more pieces than the corpus supports is one error
+    line stating the maximum, and the trained tokenizer is left as it was."""
+    out = tmp_path / "tok"
+    code, err = _main(capfd, "tokenizer", "train", "--corpus", WIKI_TINY, "--out", out,
+                      "--vocab-size", "400")  # fmt: skip
+    assert code == 0 and all(line.startswith("tokenizer train: ") for line in err), err
+    assert "Saving model" in (out / "sentencepiece.log").read_text()
+    before = (out / "tokenizer.model").read_bytes()
+    code, err = _main(capfd, "tokenizer", "train", "--corpus", WIKI_TINY, "--out", out,
+                      "--vocab-size", "60000")  # fmt: skip
+    assert code == cli.EXIT_USER_ERROR
+    assert all(line.startswith(("tokenizer train: ", "jaxbert tokenizer: ")) for line in err)
+    (error,) = [line for line in err if ": error: " in line]
+    assert "--vocab-size 60000 is more than" in error and "use --vocab-size " in error
+    assert (out / "tokenizer.model").read_bytes() == before
+
+
+def test_undecodable_lines_warn_in_tokenizer_train_and_strict_refuses(tmp_path, capsys):
+    """tokenizer train warns about lines that are not UTF-8 with the count and first
+    file:line, like data prepare; --strict refuses them with a UserError naming file:line."""
+    src = tmp_path / "latin1.txt"
+    text = "".join(f"Sentence number {i} is plain.\nCafé number {i}.\n" for i in range(50))
+    src.write_bytes(text.encode("latin-1"))
+    assert _run("tokenizer", "train", "--corpus", src, "--out", tmp_path / "tok",
+                "--vocab-size", "290") == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert (
+        f"warning: skipped 50 line(s) that are not valid UTF-8 in 1 file(s), first at {src}:2"
+        in err
+    )
+    with pytest.raises(UserError, match=f"{src}:2: not valid UTF-8"):
+        _run("tokenizer", "train", "--corpus", src, "--out", tmp_path / "tok", "--strict",
+             "--force")  # fmt: skip
+    with pytest.raises(UserError, match=f"{src}:2: not valid UTF-8"):
+        _run("data", "prepare", "--corpus", src, "--tokenizer", tmp_path / "tok",
+             "--out", tmp_path / "prep", "--strict")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("tokenizer", "train", "--vocab-size", "5"), "--vocab-size 5 is too small"),
+        (("tokenizer", "train", "--max-sentences", "0"), "--max-sentences must be >= 1"),
+        (("data", "prepare", "--shard-max-tokens", "0"), "--shard-max-tokens must be >= 1"),
+        (("data", "prepare", "--workers", "-1"), "--workers must be >= 0"),
+        (("data", "inspect", "--n", "0"), "--n must be >= 1"),
+        (("data", "inspect", "--mask-prob", "0"), r"--mask-prob must be in \(0, 0.8\]"),
+        (("data", "inspect", "--mask-prob", "0.9"), r"--mask-prob must be in \(0, 0.8\]"),
+        (("data", "inspect", "--max-seq-length", "4"), "--max-seq-length must be >= 8"),
+        (("data", "inspect", "--max-predictions-per-seq", "0"), "--max-predictions-per-seq"),
+        (("data", "inspect", "--eval-fraction", "1"), r"--eval-fraction must be in \[0, 1\)"),
+        (("data", "inspect", "--eval-fraction", "-0.1"), r"--eval-fraction must be in"),
+        (("data", "inspect", "--short-seq-prob", "2"), r"--short-seq-prob must be in"),
+        (("data", "inspect", "--seed", "-1"), "--seed must be >= 0"),
+    ],
+)
+def test_numeric_flags_are_checked(tmp_path, argv, message):
+    """Each out-of-range numeric flag is a UserError naming the flag, before any work."""
+    required = {
+        "tokenizer": ["--corpus", WIKI_TINY, "--out", tmp_path / "t"],
+        "data": {
+            "prepare": ["--corpus", WIKI_TINY, "--tokenizer", tmp_path, "--out", tmp_path / "p"],
+            "inspect": ["--prepared", tmp_path, "--out", tmp_path / "o.jsonl"],
+        },
+    }
+    group, command, *flags = argv
+    extra = required[group] if group == "tokenizer" else required[group][command]
+    with pytest.raises(UserError, match=message):
+        _run(group, command, *flags, *extra)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -126,3 +126,101 @@ def test_word_start_table_is_vectorised(sp_model):
     tok = tokenizer.load_tokenizer(sp_model)
     ids = np.arange(60).reshape(6, 10)
     assert tok.word_starts(ids).shape == (6, 10)
+
+
+def _checksums(directory: Path) -> dict[str, str]:
+    return {
+        str(f.relative_to(directory)): tokenizer.file_sha256(f)
+        for f in sorted(directory.rglob("*"))
+        if f.is_file()
+    }
+
+
+def _siblings(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.parent.iterdir() if p.name != directory.name)
+
+
+def test_sentencepiece_log_goes_to_a_file_not_the_terminal(tmp_path, capfd):
+    """By default sentencepiece's C++ log (fd 2) lands in sentencepiece.log in the output
+    directory and nothing reaches the terminal; verbose=True shows it instead."""
+    out = tmp_path / "tok"
+    tokenizer.train_sentencepiece(SENTENCES, out, vocab_size=300)
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
+    log = (out / tokenizer.SP_LOG_NAME).read_text()
+    assert "trainer_interface.cc" in log and "Saving model" in log
+    tokenizer.train_sentencepiece(SENTENCES, tmp_path / "loud", vocab_size=300, verbose=True)
+    assert "trainer_interface.cc" in capfd.readouterr().err
+    assert not (tmp_path / "loud" / tokenizer.SP_LOG_NAME).exists()
+
+
+def test_vocab_size_beyond_the_corpus_is_an_error_stating_the_maximum(tmp_path):
+    """Asking for more pieces than the corpus supports is a UserError giving the maximum
+    (not a silently smaller model), and that maximum then trains exactly."""
+    with pytest.raises(UserError, match=r"--vocab-size 60000 is more than the corpus") as err:
+        tokenizer.train_sentencepiece(SENTENCES, tmp_path / "big", vocab_size=60_000, quiet=True)
+    assert not (tmp_path / "big").exists()
+    suggested = int(str(err.value).split("use --vocab-size ")[1].split()[0])
+    assert 262 <= suggested < 60_000
+    tokenizer.train_sentencepiece(SENTENCES, tmp_path / "max", vocab_size=suggested, quiet=True)
+    assert tokenizer.load_tokenizer(tmp_path / "max").vocab_size == suggested
+
+
+@pytest.mark.parametrize(
+    ("sentences", "options", "message"),
+    [
+        ([], {}, "the corpus has no sentences: the corpus holds no text"),
+        (SENTENCES, {"vocab_size": 100}, "--vocab-size 100 is too small: the 5 special"),
+        (SENTENCES, {"vocab_size": 262}, "--vocab-size 262 is too small for the corpus: its"),
+        (SENTENCES, {"max_sentences": 0}, "--max-sentences must be >= 1, got 0"),
+        (SENTENCES, {"model_type": "wordpiece"}, "--model-type must be unigram or bpe"),
+    ],
+)
+def test_bad_training_input_is_one_clear_user_error(tmp_path, sentences, options, message):
+    """An empty corpus, a too-small vocabulary (before or inside sentencepiece) and bad
+    settings are UserErrors in the user's terms, and leave no output or staging behind."""
+    out = tmp_path / "tok"
+    with pytest.raises(UserError, match=message) as err:
+        tokenizer.train_sentencepiece(sentences, out, **({"vocab_size": 300} | options))
+    assert "\n" not in str(err.value) and "INTERNAL" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reader_error_during_training_surfaces_as_itself(tmp_path):
+    """An error raised while sentencepiece pulls sentences (a bad corpus line under
+    --strict) reaches the caller unchanged, not as sentencepiece's INTERNAL RuntimeError."""
+
+    def sentences():
+        yield from SENTENCES
+        raise UserError("corpus.txt:41: not valid UTF-8")
+
+    with pytest.raises(UserError, match=r"^corpus.txt:41: not valid UTF-8$"):
+        tokenizer.train_sentencepiece(sentences(), tmp_path / "tok", vocab_size=300, quiet=True)
+
+
+def test_failed_retrain_leaves_the_previous_tokenizer_untouched(tmp_path):
+    """Retraining into a complete tokenizer directory with a corpus that fails (too small
+    for the vocabulary, or empty) leaves every old file byte-identical and no staging."""
+    out = tmp_path / "tok"
+    tokenizer.train_sentencepiece(SENTENCES, out, vocab_size=300, quiet=True)
+    before = _checksums(out)
+    for sentences, vocab_size in ((SENTENCES, 60_000), ([], 300)):
+        with pytest.raises(UserError):
+            tokenizer.train_sentencepiece(sentences, out, vocab_size=vocab_size, quiet=True)
+        assert _checksums(out) == before and _siblings(out) == []
+    tokenizer.train_sentencepiece(SENTENCES, out, vocab_size=295, quiet=True)
+    assert tokenizer.load_tokenizer(out).vocab_size == 295 and _siblings(out) == []
+
+
+def test_output_directory_with_foreign_files_is_refused(tmp_path):
+    """A directory holding files tokenizer training did not write is refused before
+    training (replacing it whole would lose them), and the files stay."""
+    out = tmp_path / "tok"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"holds notes.txt, which `jaxbert tokenizer train`"):
+        tokenizer.train_sentencepiece(SENTENCES, out, vocab_size=300, quiet=True)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is a file, not a directory"):
+        tokenizer.train_sentencepiece(SENTENCES, tmp_path / "file", vocab_size=300, quiet=True)

@@ -38,17 +38,34 @@ Document = list[str]
 
 @dataclasses.dataclass
 class ReadStats:
-    """Counts of what a read skipped, reported by `prepare` and stored in its manifest."""
+    """Counts of what a read skipped: every command that reads a corpus reports them, and
+    `prepare` stores them in its manifest."""
 
     files: int = 0
     empty_files: int = 0
     documents: int = 0
     empty_documents: int = 0
     undecodable_lines: int = 0
+    undecodable_files: int = 0
     first_undecodable: str = ""  # "file:line" of the first undecodable line, for the message
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def undecodable_warning(self) -> str | None:
+        """The one wording every corpus-reading command uses for skipped lines (None if none).
+
+        A file in another encoding (Latin-1, say) loses exactly its non-ASCII lines, which
+        is easy to miss in the counts, so the warning says where and what to do.
+        """
+        if not self.undecodable_lines:
+            return None
+        return (
+            f"warning: skipped {self.undecodable_lines:,} line(s) that are not valid UTF-8 "
+            f"in {self.undecodable_files:,} file(s), first at {self.first_undecodable}; "
+            "convert such files to UTF-8 (e.g. `iconv -f latin1 -t utf-8`), "
+            "or pass --strict to stop at the first one"
+        )
 
 
 def list_corpus_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -73,27 +90,39 @@ def _is_text_file(path: Path) -> bool:
     return not (name.startswith(".") or name.endswith(".md") or name.startswith(_SKIP_PREFIXES))
 
 
-def _read_lines(path: Path, stats: ReadStats) -> Iterator[str]:
-    """Yields decoded, stripped lines; undecodable lines are skipped and counted."""
+def _read_lines(path: Path, stats: ReadStats, strict: bool = False) -> Iterator[str]:
+    """Yields decoded, stripped lines; undecodable lines are counted and skipped, or refused
+    when `strict` (a UserError naming file:line)."""
     opener = gzip.open if path.suffix == ".gz" else open
+    bad_in_file = 0
     try:
         with opener(path, "rb") as f:
             for lineno, raw in enumerate(f, start=1):
                 try:
                     yield raw.decode("utf-8").strip()
-                except UnicodeDecodeError:
+                except UnicodeDecodeError as e:
+                    if strict:
+                        raise UserError(
+                            f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start}); "
+                            "convert the file to UTF-8, or drop --strict to skip such lines"
+                        ) from e
+                    bad_in_file += 1
                     stats.undecodable_lines += 1
+                    if bad_in_file == 1:
+                        stats.undecodable_files += 1
                     if not stats.first_undecodable:
                         stats.first_undecodable = f"{path}:{lineno}"
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise UserError(f"{path}: not a valid gzip file ({e})") from e
 
 
-def read_documents(path: Path, stats: ReadStats | None = None) -> Iterator[Document]:
+def read_documents(
+    path: Path, stats: ReadStats | None = None, *, strict: bool = False
+) -> Iterator[Document]:
     """Yields the non-empty documents of one local file (format detected from its content)."""
     stats = stats if stats is not None else ReadStats()
     stats.files += 1
-    lines = _read_lines(path, stats)
+    lines = _read_lines(path, stats, strict)
     first = next((line for line in lines if line), None)
     if first is None:
         stats.empty_files += 1
@@ -179,10 +208,14 @@ def iter_corpus(
     specs: Sequence[str | Path],
     stats: ReadStats | None = None,
     *,
+    strict: bool = False,
     tfds_data_dir: str | None = None,
     tfds_feature: str = "text",
 ) -> Iterator[Document]:
-    """Yields every document of every source: local paths, or ``tfds:NAME[:SPLIT]``."""
+    """Yields every document of every source: local paths, or ``tfds:NAME[:SPLIT]``.
+
+    `strict` turns a line that is not UTF-8 into a UserError instead of a skipped line.
+    """
     stats = stats if stats is not None else ReadStats()
     local = [s for s in specs if not str(s).startswith(TFDS_PREFIX)]
     files = list_corpus_files(local) if local else []
@@ -195,7 +228,7 @@ def iter_corpus(
                 stats.documents += 1
                 yield doc
     for path in files:
-        yield from read_documents(path, stats)
+        yield from read_documents(path, stats, strict=strict)
 
 
 def split_sentences(paragraphs: Iterable[str], language: str = "en") -> list[str]:

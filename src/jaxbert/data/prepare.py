@@ -7,18 +7,22 @@ Output directory layout (format ``jaxbert-prepared-v1``)::
     shard-00000.documents.npy   int32 sentence count of each document (no document spans shards)
     unigram_counts.npy          int64 [vocab_size] token frequencies, for random replacement
     tokenizer/                  a copy of the tokenizer, so the directory is self-contained
-    manifest.json               written last, atomically: its presence means "complete"
+    manifest.json               written last: its presence means "complete"
 
 Plain ``.npy`` files are memory-mapped by the pipeline, so each process touches only the
 pages of its own documents. Work is spread over processes (sentence splitting and
 tokenization per chunk of documents) with a bounded queue, so memory stays flat.
 Re-running with the same inputs is a no-op; with changed inputs (files, tokenizer,
-language) the directory is rebuilt, the old manifest removed first.
+language) or ``force`` the directory is rebuilt beside the old one (``.NAME.tmp-PID``),
+checked, and swapped in by renaming (`replace_directory`): until the new output is
+complete and valid the old one stays in place untouched, whatever goes wrong (a
+truncated gzip, a corpus of blank lines, a SIGKILL).
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -32,7 +36,13 @@ from pathlib import Path
 import numpy as np
 
 from jaxbert.data import corpus as corpus_lib
-from jaxbert.data.tokenizer import TRAIN_CONFIG_NAME, Tokenizer, load_tokenizer
+from jaxbert.data.tokenizer import (
+    TRAIN_CONFIG_NAME,
+    Tokenizer,
+    file_sha256,
+    load_tokenizer,
+    replace_directory,
+)
 from jaxbert.errors import UserError
 
 MANIFEST_NAME = "manifest.json"
@@ -154,6 +164,18 @@ def _input_fingerprint(specs: Sequence[str], tok: Tokenizer, language: str) -> d
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    workers: int
+    language: str
+    shard_max_tokens: int
+    chunk_docs: int
+    strict: bool
+    tfds_data_dir: str | None
+    tfds_feature: str
+    progress: bool
+
+
 def prepare(
     corpus: Sequence[str | Path],
     tokenizer_path: str | Path,
@@ -164,53 +186,108 @@ def prepare(
     force: bool = False,
     shard_max_tokens: int = 64_000_000,
     chunk_docs: int = 32,
+    strict: bool = False,
     tfds_data_dir: str | None = None,
     tfds_feature: str = "text",
     progress: bool = True,
 ) -> dict:
-    """Tokenizes `corpus` into `out_dir`; returns the manifest. Idempotent (see module doc)."""
+    """Tokenizes `corpus` into `out_dir`; returns the manifest. Idempotent (see module doc).
+
+    `strict` refuses a corpus line that is not UTF-8 instead of skipping it.
+    """
     specs = [str(s) for s in corpus]
-    if not specs:
-        raise UserError("no corpus given (--corpus PATH ...)")
+    _check_args(specs, workers, shard_max_tokens, chunk_docs)
     tok = load_tokenizer(tokenizer_path)
     out = Path(out_dir)
     inputs = _input_fingerprint(specs, tok, language)
-    manifest_path = out / MANIFEST_NAME
-    if manifest_path.is_file() and not force:
-        old = json.loads(manifest_path.read_text())
-        if old.get("inputs") == inputs:
-            _log(f"data prepare: {out} is up to date ({old['tokens']:,} tokens)", progress)
-            return old
-        _log(f"data prepare: inputs changed, rebuilding {out}", progress)
-    _clear_outputs(out)
+    current = None if force else _current_manifest(out, inputs, strict, progress)
+    if current is not None:
+        return current
+    opts = _Options(
+        workers=workers if workers is not None else (os.cpu_count() or 1),
+        language=language, shard_max_tokens=shard_max_tokens, chunk_docs=chunk_docs,
+        strict=strict, tfds_data_dir=tfds_data_dir, tfds_feature=tfds_feature,
+        progress=progress,
+    )  # fmt: skip
+    start = time.time()
+    manifest = replace_directory(
+        out,
+        lambda staged: _build(staged, specs, tok, inputs, opts),
+        owned=_is_prepared_output,
+        command="data prepare",
+    )
+    _log(
+        f"data prepare: {manifest['documents']:,} documents, {manifest['sentences']:,} sentences, "
+        f"{manifest['tokens']:,} tokens in {len(manifest['shards'])} shard(s), "
+        f"{time.time() - start:.1f}s → {out / MANIFEST_NAME}",
+        progress,
+    )
+    return manifest
 
-    workers = workers if workers is not None else (os.cpu_count() or 1)
+
+def _check_args(
+    specs: list[str], workers: int | None, shard_max_tokens: int, chunk_docs: int
+) -> None:
+    if not specs:
+        raise UserError("no corpus given (--corpus PATH ...)")
+    if workers is not None and workers < 0:
+        raise UserError(f"--workers must be >= 0 (0: no worker processes), got {workers}")
+    if shard_max_tokens < 1:
+        raise UserError(f"--shard-max-tokens must be >= 1, got {shard_max_tokens}")
+    if chunk_docs < 1:
+        raise UserError(f"chunk_docs must be >= 1, got {chunk_docs}")
+
+
+def _current_manifest(out: Path, inputs: dict, strict: bool, progress: bool) -> dict | None:
+    """The existing manifest when it was built from `inputs`, else None (rebuild).
+
+    Under `strict`, an output that skipped undecodable lines is not current: the rebuild
+    is what gets to refuse them.
+    """
+    path = out / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        old = None
+    if not isinstance(old, dict):
+        _log(f"data prepare: {path} is unreadable, rebuilding {out}", progress)
+        return None
+    skipped = old.get("skipped")
+    skipped = skipped.get("undecodable_lines", 0) if isinstance(skipped, dict) else 0
+    if old.get("inputs") == inputs and not (strict and skipped):
+        _log(f"data prepare: {out} is up to date ({old.get('tokens', 0):,} tokens)", progress)
+        return old
+    _log(f"data prepare: inputs changed, rebuilding {out}", progress)
+    return None
+
+
+def _build(staged: Path, specs: list[str], tok: Tokenizer, inputs: dict, opts: _Options) -> dict:
+    """Writes and checks a complete prepared directory in `staged`; returns its manifest."""
     dtype = np.dtype(np.uint16 if tok.vocab_size <= np.iinfo(np.uint16).max else np.int32)
-    writer = _ShardWriter(out, dtype, shard_max_tokens)
+    writer = _ShardWriter(staged, dtype, opts.shard_max_tokens)
     stats = corpus_lib.ReadStats()
     unigram = np.zeros(tok.vocab_size, dtype=np.int64)
     docs = corpus_lib.iter_corpus(
-        specs, stats, tfds_data_dir=tfds_data_dir, tfds_feature=tfds_feature
-    )
+        specs, stats, strict=opts.strict,
+        tfds_data_dir=opts.tfds_data_dir, tfds_feature=opts.tfds_feature,
+    )  # fmt: skip
     dropped = 0
-    start = time.time()
-    bar = _progress_bar(progress)
-    for tokens, sent_lens, doc_counts, n_dropped in _map_bounded(
-        _chunks(docs, chunk_docs), workers, str(tok.path), language
-    ):
-        writer.add(tokens, sent_lens, doc_counts)
-        unigram += np.bincount(tokens, minlength=tok.vocab_size)
-        dropped += n_dropped
-        bar.update(len(doc_counts) + n_dropped)
+    bar = _progress_bar(opts.progress)
+    try:
+        for tokens, sent_lens, doc_counts, n_dropped in _map_bounded(
+            _chunks(docs, opts.chunk_docs), opts.workers, str(tok.path), opts.language
+        ):
+            writer.add(tokens, sent_lens, doc_counts)
+            unigram += np.bincount(tokens, minlength=tok.vocab_size)
+            dropped += n_dropped
+            bar.update(len(doc_counts) + n_dropped)
+    finally:
+        bar.close()
     writer.flush()
-    bar.close()
-    manifest = _finish(out, tok, writer, unigram, stats, dropped, inputs, language, dtype)
-    _log(
-        f"data prepare: {manifest['documents']:,} documents, {manifest['sentences']:,} sentences, "
-        f"{manifest['tokens']:,} tokens in {len(writer.shards)} shard(s), "
-        f"{time.time() - start:.1f}s → {manifest_path}",
-        progress,
-    )
+    manifest = _finish(staged, tok, writer, unigram, stats, dropped, inputs, opts.language, dtype)
+    _validate(staged, manifest)
     return manifest
 
 
@@ -223,12 +300,8 @@ def _finish(out, tok, writer, unigram, stats, dropped, inputs, language, dtype) 
     shutil.copy2(tok.path, tok_dir / tok.path.name)
     if (tok.path.parent / TRAIN_CONFIG_NAME).is_file():
         shutil.copy2(tok.path.parent / TRAIN_CONFIG_NAME, tok_dir / TRAIN_CONFIG_NAME)
-    if stats.undecodable_lines:
-        print(
-            f"data prepare: warning: skipped {stats.undecodable_lines} undecodable line(s), "
-            f"first at {stats.first_undecodable}",
-            file=sys.stderr,
-        )
+    if stats.undecodable_warning():
+        print(f"data prepare: {stats.undecodable_warning()}", file=sys.stderr)
     manifest = {
         "format": FORMAT,
         "complete": True,
@@ -255,14 +328,35 @@ def _finish(out, tok, writer, unigram, stats, dropped, inputs, language, dtype) 
     return manifest
 
 
-def _clear_outputs(out: Path) -> None:
-    """Removes the manifest first (so nothing claims completeness), then old shards."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST_NAME).unlink(missing_ok=True)
-    for f in out.glob("shard-*.npy"):
-        f.unlink()
-    (out / UNIGRAM_NAME).unlink(missing_ok=True)
-    shutil.rmtree(out / TOKENIZER_DIR, ignore_errors=True)
+def _validate(out: Path, manifest: dict) -> None:
+    """Re-reads what was written before it may replace a good output: the manifest is
+    complete, every shard's arrays open with the stated counts, the unigram counts add up,
+    and the tokenizer copy has the recorded checksum."""
+    from jaxbert.data.store import read_manifest  # noqa: PLC0415 (store imports this module)
+
+    for shard in read_manifest(out)["shards"]:
+        base = out / shard["name"]
+        tokens, sents, docs = (
+            np.load(f"{base}.{kind}.npy", mmap_mode="r")
+            for kind in ("tokens", "sentences", "documents")
+        )
+        counts = (len(tokens), len(sents), len(docs), int(sents.sum()), int(docs.sum()))
+        wanted = (shard["tokens"], shard["sentences"], shard["documents"], len(tokens), len(sents))
+        if counts != wanted:
+            raise UserError(f"{base}.*.npy: written shard disagrees with the manifest {shard}")
+    unigram = np.load(out / UNIGRAM_NAME)
+    if len(unigram) != manifest["tokenizer"]["vocab_size"] or unigram.sum() != manifest["tokens"]:
+        raise UserError(f"{out / UNIGRAM_NAME}: written counts disagree with the manifest")
+    copy = out / manifest["tokenizer"]["file"]
+    if file_sha256(copy) != manifest["tokenizer"]["sha256"]:
+        raise UserError(f"{copy}: the tokenizer copy differs from the tokenizer")
+
+
+def _is_prepared_output(name: str) -> bool:
+    """Names this module writes (or left behind when killed, in older versions)."""
+    if name in (MANIFEST_NAME, MANIFEST_NAME + ".tmp", UNIGRAM_NAME, TOKENIZER_DIR):
+        return True
+    return (name.startswith("shard-") and name.endswith(".npy")) or name.endswith(".tmp.npy")
 
 
 def _progress_bar(enabled: bool):

@@ -11,13 +11,19 @@ a word" flag (vectorised through a lookup table) that whole-word and span maskin
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import hashlib
+import itertools
 import json
 import os
+import re
 import shutil
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,7 +33,41 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 SP_MODEL_NAME = "tokenizer.model"
 WORDPIECE_VOCAB_NAME = "vocab.txt"
 TRAIN_CONFIG_NAME = "tokenizer_config.json"
+SP_LOG_NAME = "sentencepiece.log"
+MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 256 + 1  # specials, byte-fallback pieces, one more
+_TOKENIZER_OUTPUTS = (SP_MODEL_NAME, "tokenizer.vocab", TRAIN_CONFIG_NAME, SP_LOG_NAME)
 _SP_WORD_BOUNDARY = "\u2581"  # "▁", sentencepiece's word-boundary marker
+_SPM_FIXED_OPTIONS = {
+    "pad_id": 0,
+    "unk_id": 1,
+    "bos_id": -1,
+    "eos_id": -1,
+    "pad_piece": "[PAD]",
+    "unk_piece": "[UNK]",
+    "control_symbols": list(SPECIAL_TOKENS[2:]),
+    "byte_fallback": True,
+    "hard_vocab_limit": False,
+    "character_coverage": 0.9995,
+    "shuffle_input_sentence": True,
+    "max_sentence_length": 16384,
+}
+_SPM_ERRORS = (  # (pattern in sentencepiece's message, what to tell the user)
+    (
+        re.compile(r"sentences_\.empty\(\)"),
+        "the corpus has no sentences: {source} holds no text sentencepiece can train on",
+    ),
+    (
+        re.compile(r"smaller than required_chars\. \d+ vs (\d+)"),
+        "--vocab-size {v} is too small for {source}: its characters, the special tokens and "
+        "the byte pieces already take {0}; use a larger --vocab-size",
+    ),
+    (
+        re.compile(r"Vocabulary size is too high \(\d+\)\. Please set it to a value <= (\d+)"),
+        "--vocab-size {v} is more than {source} supports; use --vocab-size {0} or less, "
+        "or a larger corpus",
+    ),
+)
+T = TypeVar("T")
 
 
 class Tokenizer:
@@ -201,61 +241,251 @@ def train_sentencepiece(
     max_sentences: int = 2_000_000,
     num_threads: int | None = None,
     quiet: bool = False,
+    verbose: bool = False,
+    source: str = "the corpus",
     extra_config: dict | None = None,
 ) -> Path:
     """Trains a sentencepiece model with BERT's special tokens; returns the .model path.
 
-    The model and its config are written to a temporary directory and moved into `out_dir`
-    at the end, the config last, so an interrupted run never looks finished.
+    Everything is trained and checked beside `out_dir`, which is then replaced whole
+    (`replace_directory`): a bad corpus, a refused vocabulary size or a killed run leaves a
+    previous tokenizer there untouched. sentencepiece's C++ log (hundreds of lines on fd 2)
+    goes to ``sentencepiece.log`` in the output unless `verbose`; `quiet` keeps only its
+    warnings. Its failures become UserErrors naming `source`, not INTERNAL check messages.
     """
-    import sentencepiece as spm  # noqa: PLC0415
+    _check_train_args(vocab_size, model_type, max_sentences, num_threads)
+    options = {"vocab_size": vocab_size, "model_type": model_type}
+    options |= {"input_sentence_size": max_sentences, "minloglevel": 1 if quiet else 0}
+    options |= {"normalization_rule_name": "nmt_nfkc_cf" if lowercase else "nmt_nfkc"}
+    options |= {"num_threads": num_threads or os.cpu_count() or 1}
+    config = {"kind": "sentencepiece", "vocab_size": vocab_size, "model_type": model_type}
+    config |= {"lowercase": lowercase, "special_tokens": list(SPECIAL_TOKENS)}
+    config |= extra_config or {}
 
+    def build(staged: Path) -> None:
+        _run_sentencepiece(sentences, staged, options, verbose, source)
+        _check_trained(staged, vocab_size, source)
+        _write_json_atomic(staged / TRAIN_CONFIG_NAME, config)
+
+    replace_directory(out_dir, build, owned=_is_tokenizer_output, command="tokenizer train")
+    return Path(out_dir) / SP_MODEL_NAME
+
+
+def _check_train_args(
+    vocab_size: int, model_type: str, max_sentences: int, num_threads: int | None
+) -> None:
     if model_type not in ("unigram", "bpe"):
         raise UserError(f"--model-type must be unigram or bpe, got {model_type!r}")
-    if vocab_size < 300:
-        raise UserError(f"--vocab-size {vocab_size} is too small (byte fallback needs > 261)")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".tmp-"))
-    try:
-        spm.SentencePieceTrainer.Train(
-            sentence_iterator=iter(sentences),
-            model_prefix=str(tmp / "tokenizer"),
-            vocab_size=vocab_size,
-            model_type=model_type,
-            pad_id=0,
-            unk_id=1,
-            bos_id=-1,
-            eos_id=-1,
-            pad_piece="[PAD]",
-            unk_piece="[UNK]",
-            control_symbols=list(SPECIAL_TOKENS[2:]),
-            byte_fallback=True,
-            hard_vocab_limit=False,
-            character_coverage=0.9995,
-            normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
-            input_sentence_size=max_sentences,
-            shuffle_input_sentence=True,
-            max_sentence_length=16384,
-            num_threads=num_threads or os.cpu_count() or 1,
-            minloglevel=1 if quiet else 0,
+    if vocab_size < MIN_VOCAB_SIZE:
+        raise UserError(
+            f"--vocab-size {vocab_size} is too small: the {len(SPECIAL_TOKENS)} special tokens "
+            f"and 256 byte-fallback pieces alone take {MIN_VOCAB_SIZE - 1} ids "
+            f"(use at least {MIN_VOCAB_SIZE}, in practice thousands)"
         )
-        if not (tmp / "tokenizer.model").is_file():
-            raise UserError("sentencepiece training produced no model (is the corpus empty?)")
-        for name in ("tokenizer.model", "tokenizer.vocab"):
-            os.replace(tmp / name, out_dir / name)
-        config = {"kind": "sentencepiece", "vocab_size": vocab_size, "model_type": model_type}
-        config |= {"lowercase": lowercase, "special_tokens": list(SPECIAL_TOKENS)}
-        config |= extra_config or {}
-        _write_json_atomic(out_dir / TRAIN_CONFIG_NAME, config)
-    except RuntimeError as e:  # sentencepiece reports bad input as RuntimeError
-        raise UserError(f"sentencepiece training failed: {e}") from e
+    if max_sentences < 1:
+        raise UserError(f"--max-sentences must be >= 1, got {max_sentences}")
+    if num_threads is not None and num_threads < 1:
+        raise UserError(f"num_threads must be >= 1, got {num_threads}")
+
+
+def _run_sentencepiece(
+    sentences: Iterable[str], staged: Path, options: dict, verbose: bool, source: str
+) -> None:
+    """Runs the trainer on a stream of sentences; the stream is peeked first so that an
+    empty corpus is reported before sentencepiece starts."""
+    import sentencepiece as spm  # noqa: PLC0415
+
+    stream = iter(sentences)
+    first = next(stream, None)
+    if first is None:
+        raise UserError(
+            f"the corpus has no sentences: {source} holds no text to train on "
+            "(empty files, or only blank lines?)"
+        )
+    errors: list[BaseException] = []
+    try:
+        with _fd2_to(None if verbose else staged / SP_LOG_NAME):
+            spm.SentencePieceTrainer.Train(
+                sentence_iterator=_keeping_errors(itertools.chain([first], stream), errors),
+                model_prefix=str(staged / "tokenizer"),
+                **_SPM_FIXED_OPTIONS,
+                **options,
+            )
+    except RuntimeError as e:  # sentencepiece reports every failure as RuntimeError
+        raise (errors[0] if errors else _translate(e, options["vocab_size"], source)) from None
+    if errors:
+        raise errors[0]
+
+
+def _keeping_errors(sentences: Iterator[str], errors: list) -> Iterator[str]:
+    """Records the reader's exception (a UserError, Ctrl-C), which sentencepiece would
+    otherwise flatten into an 'INTERNAL: …' RuntimeError, so the original can be raised."""
+    try:
+        yield from sentences
+    except GeneratorExit:
+        raise
+    except BaseException as e:
+        errors.append(e)
+        raise
+
+
+def _translate(e: RuntimeError, vocab_size: int, source: str) -> UserError:
+    """sentencepiece's CHECK failures, in the user's terms (flags, not trainer internals)."""
+    message = str(e)
+    for pattern, template in _SPM_ERRORS:
+        match = pattern.search(message)
+        if match:
+            return UserError(template.format(*match.groups(), v=vocab_size, source=source))
+    detail = re.sub(r"^\w+: src/\S+ ", "", message.strip().splitlines()[0] if message else "")
+    return UserError(
+        f"sentencepiece training on {source} failed: {detail} (rerun with --verbose to see its log)"
+    )
+
+
+def _check_trained(staged: Path, vocab_size: int, source: str) -> None:
+    """Refuses a model smaller than asked: with a soft vocabulary limit sentencepiece quietly
+    stops at what the corpus supports, and a BERT config must match the tokenizer exactly."""
+    if not (staged / SP_MODEL_NAME).is_file():
+        raise UserError(f"sentencepiece training on {source} produced no model")
+    pieces = load_tokenizer(staged / SP_MODEL_NAME).vocab_size
+    if pieces < vocab_size:
+        raise UserError(
+            f"--vocab-size {vocab_size} is more than {source} supports: sentencepiece "
+            f"found only {pieces:,} pieces; use --vocab-size {pieces} or less, "
+            "or a larger corpus"
+        )
+
+
+def _is_tokenizer_output(name: str) -> bool:
+    return name in _TOKENIZER_OUTPUTS or name.startswith(".tmp-") or name.endswith(".tmp")
+
+
+@contextlib.contextmanager
+def _fd2_to(path: Path | None) -> Iterator[None]:
+    """Points file descriptor 2 at `path` (None: leaves it alone). sentencepiece logs from
+    C++ straight to fd 2, so replacing Python's sys.stderr would not catch it."""
+    if path is None:
+        yield
+        return
+    _flush_stderr()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir / SP_MODEL_NAME
+        _flush_stderr()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _flush_stderr() -> None:
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # None, or closed
+        sys.stderr.flush()
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+# Replacing an output directory whole ----------------------------------------------------
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def replace_directory(
+    target: str | Path, build: Callable[[Path], T], *, owned: Callable[[str], bool], command: str
+) -> T:
+    """Builds a new `target` directory beside it, then swaps it in whole; returns build's result.
+
+    `build(staged)` writes *and validates* everything in a sibling ``.NAME.tmp-PID``. Only
+    when it returns is the old directory replaced, by an atomic exchange of the two names
+    (two renames where the system has no exchange), so at every instant `target` holds the
+    complete old output or the complete new one: an error or a SIGKILL mid-build leaves
+    the old output byte-identical. The swap would drop entries that `owned` does not
+    recognise (files the user put there), so their presence is refused before any work.
+    """
+    target = Path(os.path.realpath(target))
+    _check_target(target, owned, command)
+    _remove_stale_siblings(target)
+    staged = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    try:
+        result = build(staged)
+        _swap_in(staged, target)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)  # the failed build, or the old output
+    return result
+
+
+def _check_target(target: Path, owned: Callable[[str], bool], command: str) -> None:
+    if target.exists() and not target.is_dir():
+        raise UserError(f"--out {target} is a file, not a directory")
+    if Path.cwd().is_relative_to(target):
+        raise UserError(f"--out {target} holds the current directory; run from elsewhere")
+    entries = sorted(e.name for e in target.iterdir()) if target.is_dir() else []
+    foreign = [name for name in entries if not owned(name)]
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise UserError(
+            f"--out {target} holds {', '.join(foreign[:3])}{more}, which `jaxbert {command}` "
+            "did not write; it replaces the directory whole, so give an empty or new --out"
+        )
+
+
+def _remove_stale_siblings(target: Path) -> None:
+    """Cleans up after killed runs: their staging directories, and an old output moved
+    aside by a run killed between its two renames (put back if `target` is missing)."""
+    if not target.parent.is_dir():
+        return
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(tmp|old)-(\d+)")
+    for entry in sorted(target.parent.iterdir()):
+        match = pattern.fullmatch(entry.name)
+        if match is None or _pid_alive(int(match[2])):
+            continue
+        if match[1] == "old" and not target.exists():
+            os.rename(entry, target)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a leftover of this process, not a concurrent run
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_in(staged: Path, target: Path) -> None:
+    """Puts `staged` at `target`; after an exchange `staged` holds the old output."""
+    if not target.exists():
+        os.rename(staged, target)
+    elif not _exchange(staged, target):
+        aside = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.rename(target, aside)
+        os.rename(staged, target)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swaps two paths (Linux renameat2); False where the system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    renameat2.argtypes += [ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
