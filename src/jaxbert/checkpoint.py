@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,16 @@ class Checkpointer:
         steps = self.steps()
         return steps[-1] if steps else None
 
+    def newest_config(self) -> tuple[int, dict] | None:
+        """(step, saved run config) of the newest step whose config reads; None if none."""
+        for step in reversed(self.steps()):
+            path = Path(str(self.directory)) / str(step) / "config" / "metadata"
+            try:
+                return step, json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+        return None
+
     def restore_latest(self, abstract_state) -> tuple[int, Any, dict, Any] | None:
         """(step, state, data_state, rng) from the newest readable checkpoint, or None.
 
@@ -89,12 +101,6 @@ class Checkpointer:
             try:
                 restored = self.restore(step, abstract_state)
             except Exception as e:  # noqa: BLE001 — any unreadable checkpoint: try the previous
-                log.warning(
-                    "checkpoint step %d in %s is unreadable (%s); trying an older one",
-                    step,
-                    self.directory,
-                    _short(e),
-                )
                 print(
                     f"warning: checkpoint {self.directory}/{step} is unreadable "
                     f"({_short(e)}); falling back to an older one",
@@ -134,6 +140,19 @@ class Checkpointer:
         self.manager.close()
 
 
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write beside `path`, then rename over it: readers see the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def _rng_to_list(rng) -> list[int]:
     return np.asarray(jax.random.key_data(rng)).tolist()
 
@@ -167,22 +186,38 @@ def read_config(directory: str | Path, step: int | None = None) -> ml_collection
     return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
+def sync_processes(name: str) -> None:
+    """A barrier over all processes (a no-op in a single-process run)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
 def save_params(path: str | Path, params, model_cfg: ml_collections.ConfigDict) -> Path:
-    """A standalone parameters checkpoint (e.g. converted from Hugging Face), written atomically."""
+    """A standalone parameters checkpoint (e.g. converted from Hugging Face), written atomically.
+
+    Everything goes to `<path>.tmp-partial`, renamed to `path` once complete, so `path`
+    never holds a partial checkpoint. Every process writes its shards (orbax's save is
+    collective); only process 0 touches the directories, the others wait at barriers.
+    """
     path = Path(path).absolute()
     if path.exists():
         raise UserError(f"{path} already exists; refusing to overwrite it")
     tmp = path.with_name(path.name + ".tmp-partial")
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    primary = jax.process_index() == 0
+    if primary:
+        if tmp.exists():  # left by a crashed save
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+    sync_processes(f"save_params:start:{path}")
     ckptr = ocp.StandardCheckpointer()
     ckptr.save(tmp / "params", params)
     ckptr.wait_until_finished()
-    (tmp / "model_config.json").write_text(json.dumps(model_cfg.to_dict(), indent=2))
-    tmp.rename(path)
+    if primary:
+        (tmp / "model_config.json").write_text(json.dumps(model_cfg.to_dict(), indent=2))
+        tmp.rename(path)
+    sync_processes(f"save_params:done:{path}")
     return path
 
 

@@ -25,18 +25,45 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
     file = Path(path)
     if not file.is_file():
         raise UserError(f"config file not found: {path}")
-    module_spec = importlib.util.spec_from_file_location(f"jaxbert_config_{file.stem}", file)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    if file.suffix != ".py":
+        raise UserError(
+            f"{path}: a config file is Python defining get_config() (e.g. "
+            "configs/pretrain/cpu_smoke.py); a run's config.json only records what it resolved"
+        )
+    module = _exec_config_file(file)
     if not hasattr(module, "get_config"):
         raise UserError(f"{path}: defines no get_config()")
     try:
         cfg = module.get_config(arg) if arg else module.get_config()
-    except (AttributeError, KeyError, TypeError) as e:  # locked defaults reject typos
+    except (AttributeError, KeyError, TypeError, ValueError) as e:  # locked defaults reject typos
         raise UserError(f"{path}: {e}") from None
     if not isinstance(cfg, ml_collections.ConfigDict):
         raise UserError(f"{path}: get_config() must return an ml_collections.ConfigDict")
     return cfg
+
+
+def _exec_config_file(file: Path):
+    """The config module; its syntax or import errors name the file and line."""
+    spec = importlib.util.spec_from_file_location(f"jaxbert_config_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise UserError(f"{file}:{e.lineno}: syntax error: {e.msg}") from None
+    except Exception as e:  # noqa: BLE001 — any failure while running the user's file
+        line = _user_line(e, file)
+        raise UserError(f"{file}{line}: {type(e).__name__}: {e}") from None
+    return module
+
+
+def _user_line(e: BaseException, file: Path) -> str:
+    """`:LINE` of the deepest traceback frame inside `file`, or ''."""
+    tb, line = e.__traceback__, ""
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == file.resolve():
+            line = f":{tb.tb_lineno}"
+        tb = tb.tb_next
+    return line
 
 
 def _parse_value(text: str, current):

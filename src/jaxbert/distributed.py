@@ -8,6 +8,7 @@ itself. Must run before anything touches a device.
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 from typing import Any
 
 import jax
@@ -37,9 +38,12 @@ def _cluster_detected() -> bool:
     return slurm or tpu_pod
 
 
-def maybe_initialize(cfg: Any) -> None:
-    """Initialise the JAX distributed runtime once, if this run spans several processes."""
+def maybe_initialize(cfg: Any = None) -> None:
+    """Initialise the JAX distributed runtime once, if this run spans several processes.
+    `cfg` is a run's `distributed` section; None reads only the environment."""
     global _initialized
+    if cfg is None:
+        cfg = SimpleNamespace(mode="auto", coordinator_address="", num_processes=0, process_id=-1)
     if _initialized or cfg.mode == "off":
         return
     kwargs = _explicit(cfg)

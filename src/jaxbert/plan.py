@@ -107,6 +107,7 @@ def abstract_state(cfg: Any) -> Any:
     import jax
     import jax.numpy as jnp
 
+    from jaxbert.model.config import ModelConfig
     from jaxbert.model.heads import BertForPreTraining
     from jaxbert.train import optim
     from jaxbert.train.step import init_state
@@ -116,7 +117,11 @@ def abstract_state(cfg: Any) -> Any:
     example["masked_positions"] = ids[:, :2]
     tx = optim.make_optimizer(cfg.optimizer, cfg.train.num_steps)
     init = functools.partial(
-        init_state, BertForPreTraining(cfg.model), tx, example, jax.random.key(0)
+        init_state,
+        BertForPreTraining(ModelConfig.from_config(cfg.model)),
+        tx,
+        example,
+        jax.random.key(0),
     )
     return jax.eval_shape(init)
 
@@ -255,15 +260,12 @@ def make_plan(
     mfu: float = DEFAULT_MFU,
 ) -> Plan:
     from jaxbert.train import flops
+    from jaxbert.train.checks import check_model_and_data
 
     mesh, devices = resolve_mesh(mesh, devices)
     t = cfg.train
+    check_model_and_data(cfg, mesh)  # the same checks as `jaxbert pretrain`
     shards = mesh["data"] * mesh["fsdp"] * t.grad_accum_steps
-    if t.batch_size % shards:
-        raise UserError(
-            f"config.train.batch_size={t.batch_size} must be divisible by "
-            f"data×fsdp×grad_accum_steps = {shards}"
-        )
     state = abstract_state(cfg)
     param_bytes = per_device_bytes(state.params, mesh)
     b, s, p = t.batch_size // shards, cfg.data.max_seq_length, cfg.data.max_predictions_per_seq

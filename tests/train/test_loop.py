@@ -28,6 +28,7 @@ def overrides(prepared_dir, out_dir, **extra) -> list[str]:
         "model.intermediate_size": 64,
         "model.num_layers": 2,
         "data.prepared_dir": str(prepared_dir),
+        "tokenizer": str(Path(prepared_dir) / "tokenizer"),
         "data.max_seq_length": 32,
         "data.max_predictions_per_seq": 5,
         "train.batch_size": 8,
@@ -50,9 +51,27 @@ def train_losses(out_dir) -> dict[int, float]:
     }
 
 
-def cli(args, **kwargs) -> subprocess.Popen:
+# Runs the real CLI with the loop's test hook set to SIGKILL the process once step N's
+# checkpoint is committed (fault injection lives in tests, not in the run config).
+KILL_AFTER_SAVE = """
+import os, signal, sys
+from jaxbert.cli import main
+from jaxbert.train import loop
+def kill(step, ckpt, at=int(sys.argv[1])):
+    if step == at:
+        ckpt.wait()
+        os.kill(os.getpid(), signal.SIGKILL)
+loop.after_save = kill
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def cli(args, kill_after_step: int | None = None, **kwargs) -> subprocess.Popen:
+    prefix = [sys.executable, "-m", "jaxbert.cli"]
+    if kill_after_step is not None:
+        prefix = [sys.executable, "-c", KILL_AFTER_SAVE, str(kill_after_step)]
     return subprocess.Popen(
-        [sys.executable, "-m", "jaxbert.cli", "pretrain", "--config", CONFIG, *args],
+        [*prefix, "pretrain", "--config", CONFIG, *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -67,7 +86,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_losses_bit_for_bit(
     """8 steps in one run == 4 steps, SIGKILL, resume for 4 more (same floats, data position restored)."""
     whole = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path / "whole")))
     assert whole.step == 8
-    killed = cli(overrides(prepared_dir, tmp_path / "split", **{"train.debug_kill_at_step": 4}))
+    killed = cli(overrides(prepared_dir, tmp_path / "split"), kill_after_step=4)
     out, _ = killed.communicate(timeout=300)
     assert killed.returncode == -signal.SIGKILL, out
     assert sorted(
@@ -148,3 +167,59 @@ def test_vocabulary_mismatch_is_an_error_naming_both_sides(prepared_dir, tmp_pat
     cfg = load_config(CONFIG, overrides(prepared_dir, tmp_path, **{"model.vocab_size": 999}))
     with pytest.raises(UserError, match="config.model.vocab_size=999.*600 tokens"):
         pretrain(cfg)
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_run_directory_refuses_a_different_model_and_keeps_its_checkpoints(
+    prepared_dir, tmp_path
+):
+    """Resuming with another model shape is refused naming the key and the checkpoint;
+    nothing in the run directory (checkpoints, metrics, config.json) changes."""
+    pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path, **{"train.num_steps": 4})))
+    before = _checksums(tmp_path)
+    changed = overrides(prepared_dir, tmp_path, **{"model.num_layers": 3})
+    with pytest.raises(UserError, match=r"config.model.num_layers: 2 → 3") as info:
+        pretrain(load_config(CONFIG, changed))
+    assert "checkpoints/4" in str(info.value)
+    assert _checksums(tmp_path) == before
+    assert not list((tmp_path / "checkpoints").glob("*.unreadable*"))
+
+
+def test_an_invalid_config_writes_nothing(prepared_dir, tmp_path):
+    """A config rejected by validation (negative learning rate, a missing tokenizer) leaves
+    the run's config.json as it was, and names the key."""
+    pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path, **{"train.num_steps": 4})))
+    before = _checksums(tmp_path)
+    bad = {"optimizer.learning_rate": -1.0}
+    with pytest.raises(UserError, match=r"config.optimizer.learning_rate=-1.0 must be > 0"):
+        pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path, **bad)))
+    with pytest.raises(UserError, match=r"config.tokenizer=.*nowhere.*not found"):
+        pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path, tokenizer="nowhere")))
+    assert _checksums(tmp_path) == before
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130_without_a_traceback(prepared_dir, tmp_path):
+    """SIGINT behaves like SIGTERM: a checkpoint at the current step, then exit status 130."""
+    long_run = {"train.num_steps": 100000, "checkpoint.every_steps": 100000}
+    proc = cli(overrides(prepared_dir, tmp_path, **long_run))
+    metrics = tmp_path / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (
+        metrics.exists() and len(metrics.read_text().splitlines()) >= 3
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "SIGINT: saved checkpoint at step" in out and "Traceback" not in out
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]
+    assert not list((tmp_path / "checkpoints").glob("*tmp*"))

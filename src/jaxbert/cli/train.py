@@ -58,10 +58,12 @@ def _add_plan(subparsers) -> None:
 
 
 def run_pretrain(args, overrides) -> int:
+    from jaxbert import distributed
     from jaxbert.config import load_config
     from jaxbert.train.loop import pretrain
 
     cfg = load_config(args.config, overrides)
+    distributed.maybe_initialize(cfg.distributed)
     result = pretrain(cfg)
     if result.preempted:
         return 130 if result.preempted == "SIGINT" else 0

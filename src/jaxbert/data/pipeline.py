@@ -66,16 +66,16 @@ def default_data_config() -> ml_collections.ConfigDict:
     )
 
 
-def _validate(cfg: Any) -> dict:
-    """Reads and checks the data config; errors name the key."""
+def validate_data_config(cfg: Any) -> dict:
+    """Reads and checks the data config; errors name the key (`config.data.KEY`)."""
     defaults = default_data_config()
     c = {k: getattr(cfg, k, defaults[k]) for k in defaults}
     checks = [
         (c["masking"] in masking_lib.MASKING_MODES, f"one of {masking_lib.MASKING_MODES}"),
         (c["random_token"] in masking_lib.RANDOM_TOKEN_MODES, "unigram or uniform"),
-        (0 < c["mask_prob"] <= 1, "in (0, 1]"),
+        (0 < c["mask_prob"] <= 0.8, "in (0, 0.8]"),
         (0 <= c["short_seq_prob"] <= 1, "in [0, 1]"),
-        (c["max_seq_length"] >= 8, ">= 8"),
+        (8 <= c["max_seq_length"] <= 512 * 16, "in [8, 8192]"),
         (1 <= c["max_predictions_per_seq"] <= c["max_seq_length"], "in [1, max_seq_length]"),
         (c["num_workers"] >= 0, ">= 0"),
         (0 <= c["eval_fraction"] < 1, "in [0, 1)"),
@@ -84,7 +84,7 @@ def _validate(cfg: Any) -> dict:
     keys += ["max_predictions_per_seq", "num_workers", "eval_fraction"]
     for key, (ok, want) in zip(keys, checks, strict=True):
         if not ok:
-            raise UserError(f"config data.{key}={c[key]!r} must be {want}")
+            raise UserError(f"config.data.{key}={c[key]!r} must be {want}")
     return c
 
 
@@ -281,7 +281,7 @@ def make_pretrain_iterator(
         raise UserError(f"seed must be >= 0, got {seed}")
     if not 0 <= process_index < process_count:
         raise UserError(f"process_index {process_index} not in [0, {process_count})")
-    cfg = _validate(data_cfg)
+    cfg = validate_data_config(data_cfg)
     source = BatchSource(
         cfg, batch_size=batch_size, seed=seed, process_index=process_index,
         process_count=process_count, split=split, debug=debug,

@@ -6,7 +6,12 @@ checkpoint's architecture is fully described by one small dict saved beside it.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import ml_collections
+
+from jaxbert.errors import UserError
 
 # name: (layers, hidden, heads, intermediate). tiny..medium follow Turc et al. (2019),
 # "Well-Read Students Learn Better"; base/large are the BERT paper's.
@@ -21,6 +26,7 @@ SIZES: dict[str, tuple[int, int, int, int]] = {
 
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 DTYPES = ("float32", "bfloat16", "float16")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
 
 
 def model_config(size: str = "base", **overrides) -> ml_collections.ConfigDict:
@@ -59,19 +65,72 @@ def model_config(size: str = "base", **overrides) -> ml_collections.ConfigDict:
     return cfg
 
 
-def validate(cfg: ml_collections.ConfigDict, prefix: str = "model") -> None:
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The frozen, validated architecture the model modules receive (hashable, so it can
+    be a Flax module attribute, and immutable, so no layer can change another's view)."""
+
+    size: str
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    max_position_embeddings: int
+    type_vocab_size: int
+    hidden_dropout: float
+    attention_dropout: float
+    layer_norm_eps: float
+    initializer_range: float
+    hidden_act: str
+    pre_layer_norm: bool
+    dtype: str
+    scan_layers: bool
+    remat_policy: str
+
+    @classmethod
+    def from_config(cls, cfg: Any, prefix: str = "config.model") -> ModelConfig:
+        """From a ConfigDict/mapping/ModelConfig; a bad value is a UserError naming its key."""
+        if isinstance(cfg, cls):
+            return cfg
+        values = dict(cfg.to_dict() if hasattr(cfg, "to_dict") else cfg)
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [n for n in names if n not in values]
+        unknown = sorted(set(values) - set(names))
+        if missing or unknown:
+            raise UserError(f"{prefix}: missing keys {missing}, unknown keys {unknown}")
+        validate(values, prefix)
+        return cls(**{n: values[n] for n in names})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check(ok: bool, key: str, value, expected: str) -> None:
+    if not ok:
+        raise UserError(f"{key}={value!r}: must be {expected}")
+
+
+def validate(cfg: Any, prefix: str = "config.model") -> None:
     """Reject architectures that would fail deep inside tracing with an obscure error."""
-    if cfg.hidden_size % cfg.num_heads:
-        raise ValueError(
-            f"{prefix}.hidden_size={cfg.hidden_size} is not divisible by "
-            f"{prefix}.num_heads={cfg.num_heads}"
+    get = cfg.__getitem__
+    for key in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
+                "max_position_embeddings", "type_vocab_size"):  # fmt: skip
+        _check(isinstance(get(key), int) and get(key) > 0, f"{prefix}.{key}", get(key), "> 0")
+    if get("hidden_size") % get("num_heads"):
+        raise UserError(
+            f"{prefix}.hidden_size={get('hidden_size')} is not divisible by "
+            f"{prefix}.num_heads={get('num_heads')}"
         )
-    if cfg.remat_policy not in REMAT_POLICIES:
-        raise ValueError(f"{prefix}.remat_policy must be one of {REMAT_POLICIES}")
-    if cfg.dtype not in DTYPES:
-        raise ValueError(f"{prefix}.dtype must be one of {DTYPES}")
-    if cfg.hidden_act not in ("gelu", "gelu_tanh", "relu"):
-        raise ValueError(f"{prefix}.hidden_act must be gelu, gelu_tanh or relu")
-    for key in ("vocab_size", "num_layers", "intermediate_size", "max_position_embeddings"):
-        if cfg[key] <= 0:
-            raise ValueError(f"{prefix}.{key} must be positive, got {cfg[key]}")
+    for key in ("hidden_dropout", "attention_dropout"):
+        _check(0 <= get(key) < 1, f"{prefix}.{key}", get(key), "in [0, 1)")
+    _check(get("layer_norm_eps") > 0, f"{prefix}.layer_norm_eps", get("layer_norm_eps"), "> 0")
+    _check(get("initializer_range") > 0, f"{prefix}.initializer_range",
+           get("initializer_range"), "> 0")  # fmt: skip
+    _check(get("remat_policy") in REMAT_POLICIES, f"{prefix}.remat_policy",
+           get("remat_policy"), f"one of {REMAT_POLICIES}")  # fmt: skip
+    _check(get("dtype") in DTYPES, f"{prefix}.dtype", get("dtype"), f"one of {DTYPES}")
+    _check(get("hidden_act") in ACTIVATIONS, f"{prefix}.hidden_act", get("hidden_act"),
+           f"one of {ACTIVATIONS}")  # fmt: skip
+    _check(get("size") in SIZES or get("size") == "custom", f"{prefix}.size", get("size"),
+           f"one of {sorted(SIZES)} or 'custom'")  # fmt: skip

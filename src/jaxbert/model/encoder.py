@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 from jax.ad_checkpoint import checkpoint_name
 
+from jaxbert.model.config import ModelConfig
+
 Array = jax.Array
 
 # Logical axis names of activations (weights use embed/heads/kv/mlp/vocab/layers).
@@ -336,10 +338,18 @@ class LayerStack(nn.Module):
         return x
 
 
+def typed_config_post_init(self) -> None:
+    """Module __post_init__ that freezes `cfg` into a validated ModelConfig first, so every
+    model sees the same typed, immutable architecture whatever the caller passed."""
+    object.__setattr__(self, "cfg", ModelConfig.from_config(self.cfg))
+    nn.Module.__post_init__(self)
+
+
 class BertEncoder(nn.Module):
     """Embeddings → transformer blocks → (sequence output, pooled [CLS] output)."""
 
-    cfg: Any
+    cfg: ModelConfig
+    __post_init__ = typed_config_post_init
 
     def setup(self):
         cfg = self.cfg

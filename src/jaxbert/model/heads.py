@@ -12,12 +12,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxbert.model.config import ModelConfig
 from jaxbert.model.encoder import (
     BertEncoder,
     Dense,
     activation,
     dense,
     layer_norm,
+    typed_config_post_init,
     zeros_init,
 )
 
@@ -70,7 +72,8 @@ class MLMHead(nn.Module):
 class BertForPreTraining(nn.Module):
     """Masked-LM logits at `masked_positions` (or every position if None) and NSP logits."""
 
-    cfg: Any
+    cfg: ModelConfig
+    __post_init__ = typed_config_post_init
 
     @nn.compact
     def __call__(
@@ -88,8 +91,9 @@ class BertForPreTraining(nn.Module):
 class BertForSequenceClassification(nn.Module):
     """Pooled [CLS] → dropout → dense. num_labels=1 is regression (STS-B)."""
 
-    cfg: Any
+    cfg: ModelConfig
     num_labels: int
+    __post_init__ = typed_config_post_init
 
     @nn.compact
     def __call__(self, input_ids, input_mask, segment_ids, deterministic=True) -> Array:
@@ -105,8 +109,9 @@ class BertForSequenceClassification(nn.Module):
 class BertForTokenClassification(nn.Module):
     """Per-token logits (NER)."""
 
-    cfg: Any
+    cfg: ModelConfig
     num_labels: int
+    __post_init__ = typed_config_post_init
 
     @nn.compact
     def __call__(self, input_ids, input_mask, segment_ids, deterministic=True) -> Array:
@@ -120,7 +125,8 @@ class BertForTokenClassification(nn.Module):
 class BertForQuestionAnswering(nn.Module):
     """Start and end logits per token (SQuAD span extraction)."""
 
-    cfg: Any
+    cfg: ModelConfig
+    __post_init__ = typed_config_post_init
 
     @nn.compact
     def __call__(self, input_ids, input_mask, segment_ids, deterministic=True) -> dict[str, Array]:
@@ -134,7 +140,8 @@ class BertForQuestionAnswering(nn.Module):
 class BertEmbedder(nn.Module):
     """All hidden states, for contextual embeddings (feature extraction)."""
 
-    cfg: Any
+    cfg: ModelConfig
+    __post_init__ = typed_config_post_init
 
     @nn.compact
     def __call__(self, input_ids, input_mask, segment_ids, deterministic=True):

@@ -43,7 +43,6 @@ def pretrain_defaults() -> ml_collections.ConfigDict:
             "peak_flops_per_device": 0.0,  # 0: datasheet table, or measured on CPU
             "profile_start_step": -1,  # jax.profiler trace for [start, start + steps)
             "profile_steps": 5,
-            "debug_kill_at_step": -1,  # fault injection for resume tests: SIGKILL after this step's save
         }
     )
     cfg.distributed = ml_collections.ConfigDict(

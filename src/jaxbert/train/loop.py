@@ -1,33 +1,31 @@
 """The pretraining loop: the side effects around the pure step (data, logs, checkpoints,
-signals, profiling). Everything numeric happens in `train/step.py`."""
+signals, profiling). Everything numeric happens in `train/step.py`.
+
+`setup` validates the whole config before anything is written, then builds a `Run`;
+`_train` is flat: each periodic action (log, eval, save, profile) reads one predicate.
+"""
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from jaxbert import config as config_lib
-from jaxbert import distributed, sharding
-from jaxbert.checkpoint import Checkpointer, checkpoint_defaults
+from jaxbert import sharding
+from jaxbert.checkpoint import Checkpointer, checkpoint_defaults, write_atomic
 from jaxbert.errors import UserError
-from jaxbert.model.config import validate
+from jaxbert.model.config import ModelConfig
 from jaxbert.model.heads import BertForPreTraining
-from jaxbert.train import flops, optim
-from jaxbert.train.logger import (
-    MetricsLogger,
-    format_duration,
-    plot_curves,
-    progress_line,
-    read_metrics,
-)
+from jaxbert.train import checks, flops, optim
+from jaxbert.train.logger import MetricsLogger, format_duration, plot_curves, progress_line
 from jaxbert.train.losses import normalise
 from jaxbert.train.step import CompiledSteps
 
@@ -44,25 +42,35 @@ class RunResult:
     output_dir: Path
     checkpoint_dir: Path
     plot: Path | None
-    preempted: bool = False
+    preempted: str | None = None  # "SIGTERM" or "SIGINT" when a signal stopped the run
 
 
 class _Preemption:
-    """SIGTERM sets a flag; the loop saves a checkpoint at the next step and exits."""
+    """SIGTERM or Ctrl-C (SIGINT) sets a flag; the loop saves a checkpoint at the next step
+    and exits. A second Ctrl-C interrupts at once (the previous handler is back)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self):
-        self.requested = False
-        self._previous = None
+        self.signal_name: str | None = None
+        self._previous: dict = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_name is not None
 
     def __enter__(self):
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame):
-        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+        signal.signal(signum, self._previous[signum])
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGTERM, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def make_iterator(cfg, split: str, batch_size: int, seed: int):
@@ -94,63 +102,6 @@ def make_iterator(cfg, split: str, batch_size: int, seed: int):
         process_count=jax.process_count(),
         split=split,
     )
-
-
-def check_config(cfg, mesh) -> int:
-    """Validate what can only be checked against the mesh; returns the per-process batch."""
-    validate(cfg.model, "config.model")
-    t = cfg.train
-    divisor = sharding.batch_divisor(mesh) * t.grad_accum_steps
-    if t.batch_size % divisor:
-        raise UserError(
-            f"config.train.batch_size={t.batch_size} must be divisible by data×fsdp×grad_accum_steps"
-            f" = {divisor}"
-        )
-    if t.batch_size % jax.process_count():
-        raise UserError(f"config.train.batch_size must divide over {jax.process_count()} processes")
-    tensor = mesh.shape["tensor"]
-    for key in ("vocab_size", "num_heads", "intermediate_size"):
-        if cfg.model[key] % tensor:
-            raise UserError(
-                f"config.model.{key}={cfg.model[key]} is not divisible by mesh.tensor={tensor}"
-                + (
-                    " (train the tokenizer with a vocab size that is a multiple of 128)"
-                    if key == "vocab_size"
-                    else ""
-                )
-            )
-    if cfg.data.max_seq_length > cfg.model.max_position_embeddings:
-        raise UserError("config.data.max_seq_length exceeds config.model.max_position_embeddings")
-    return t.batch_size // jax.process_count()
-
-
-def check_vocab(cfg) -> None:
-    """The model's vocabulary must be the tokenizer's, or ids index the wrong embeddings."""
-    if cfg.data.source != "prepared":
-        return
-    manifest = Path(cfg.data.prepared_dir) / "manifest.json"
-    if not manifest.is_file():
-        raise UserError(
-            f"{manifest} not found: config.data.prepared_dir must be the output of "
-            "`jaxbert data prepare` (an interrupted prepare leaves no manifest)"
-        )
-    vocab = json.loads(manifest.read_text())["tokenizer"]["vocab_size"]
-    if vocab != cfg.model.vocab_size:
-        raise UserError(
-            f"config.model.vocab_size={cfg.model.vocab_size}, but the tokenizer of "
-            f"{cfg.data.prepared_dir} has {vocab} tokens; set --config.model.vocab_size={vocab}"
-        )
-
-
-def _example_batch(cfg) -> dict:
-    b, s, p = cfg.train.batch_size, cfg.data.max_seq_length, cfg.data.max_predictions_per_seq
-    z = lambda *shape: jnp.zeros(shape, jnp.int32)  # noqa: E731
-    return {
-        "input_ids": z(b, s),
-        "input_mask": z(b, s),
-        "segment_ids": z(b, s),
-        "masked_positions": z(b, p),
-    }
 
 
 def _finite(metrics: dict) -> bool:
@@ -193,18 +144,80 @@ class Throughput:
         }
 
 
-def pretrain(cfg) -> RunResult:
-    distributed.maybe_initialize(cfg.distributed)
+# Test hook for fault injection: called as after_save(step, checkpointer) after every
+# save. Tests set it (e.g. to SIGKILL the process once a step is committed); runs never do.
+after_save: Callable[[int, Checkpointer], None] | None = None
+
+
+def itstime(step: int, every: int, total: int, first: bool = False) -> bool:
+    """The one predicate of every periodic action: each `every` steps and at the end."""
+    return (every > 0 and step % every == 0) or step == total or first
+
+
+def _example_batch(cfg) -> dict:
+    b, s, p = cfg.train.batch_size, cfg.data.max_seq_length, cfg.data.max_predictions_per_seq
+    z = lambda *shape: jnp.zeros(shape, jnp.int32)  # noqa: E731
+    return {
+        "input_ids": z(b, s),
+        "input_mask": z(b, s),
+        "segment_ids": z(b, s),
+        "masked_positions": z(b, p),
+    }
+
+
+@dataclass
+class Run:
+    """What the loop needs, built by `setup` before the first step."""
+
+    cfg: Any
+    mesh: Any
+    steps: Any
+    ckpt: Checkpointer
+    train_it: Any
+    state: Any
+    rng: Any
+    start: int
+    local_batch: int
+    log: MetricsLogger
+    out_dir: Path
+    last_good: int | None
+
+
+def validate(cfg) -> tuple[Any, int]:
+    """All checks of a config, before anything is written: (mesh, per-process batch)."""
     mesh = sharding.create_mesh(cfg.mesh)
-    local_batch = check_config(cfg, mesh)
-    check_vocab(cfg)
+    checks.check_model_and_data(cfg, dict(mesh.shape), jax.process_count())
+    checks.check_vocab(cfg)
+    return mesh, cfg.train.batch_size // jax.process_count()
+
+
+def check_resumable(cfg, ckpt: Checkpointer) -> None:
+    """A run directory belongs to one model: refuse a config that would train another."""
+    saved = ckpt.newest_config()
+    if saved is None:
+        return
+    step, saved_cfg = saved
+    diff = checks.identity_differences(saved_cfg, cfg)
+    if diff:
+        raise UserError(
+            f"{ckpt.directory}/{step} was trained with a different config; refusing to resume "
+            f"it with this one ({'; '.join(diff)}). Use another output_dir, or the saved "
+            "values to resume."
+        )
+
+
+def setup(cfg) -> Run:
+    """Validate, then (process 0) write config.json, build the steps and restore or init."""
+    mesh, local_batch = validate(cfg)
+    out_dir, t = Path(cfg.output_dir), cfg.train
+    ckpt_dir = cfg.checkpoint.directory or out_dir / "checkpoints"
+    ckpt = Checkpointer(ckpt_dir, cfg.checkpoint)
+    check_resumable(cfg, ckpt)
     is_main = jax.process_index() == 0
-    out_dir = Path(cfg.output_dir)
     log = MetricsLogger(out_dir, enabled=is_main)
     if is_main:
-        (out_dir / "config.json").write_text(config_lib.to_json(cfg))
-    t = cfg.train
-    model = BertForPreTraining(cfg.model)
+        write_atomic(out_dir / "config.json", config_lib.to_json(cfg))
+    model = BertForPreTraining(ModelConfig.from_config(cfg.model))
     tx = optim.make_optimizer(cfg.optimizer, t.num_steps)
     schedule = optim.learning_rate_schedule(cfg.optimizer, t.num_steps)
     log.print(
@@ -212,85 +225,115 @@ def pretrain(cfg) -> RunResult:
         f"device(s), {jax.process_count()} process(es); model {cfg.model.size} "
         f"({flops.parameter_count(cfg.model) / 1e6:.1f}M params)"
     )
-    t0 = time.perf_counter()
     steps = CompiledSteps(model, tx, schedule, mesh, _example_batch(cfg), t.grad_accum_steps)
-    ckpt = Checkpointer(cfg.checkpoint.directory or out_dir / "checkpoints", cfg.checkpoint)
     train_it = make_iterator(cfg, "train", local_batch, t.seed)
+    start, state, rng = _restore_or_init(cfg, steps, ckpt, train_it, log)
+    return Run(cfg, mesh, steps, ckpt, train_it, state, rng, start, local_batch, log, out_dir,
+               start if start else None)  # fmt: skip
+
+
+def _restore_or_init(cfg, steps, ckpt: Checkpointer, train_it, log) -> tuple[int, Any, Any]:
     restored = ckpt.restore_latest(steps.abstract_state())
-    if restored is None and t.init_from:
-        restored = _init_from(t.init_from, steps, ckpt.directory, log)
+    if restored is None and cfg.train.init_from:
+        restored = _init_from(cfg.train.init_from, steps, ckpt.directory, log)
     if restored is None:
-        state, rng, start = steps.init_state(jax.random.key(t.seed)), jax.random.key(t.seed + 1), 0
-    else:
-        start, state, data_state, rng = restored
-        if data_state is not None:
-            train_it.set_state(data_state)
-            log.print(f"resumed from {ckpt.directory}/{start}")
+        seed = cfg.train.seed
+        return 0, steps.init_state(jax.random.key(seed)), jax.random.key(seed + 1)
+    start, state, data_state, rng = restored
+    if data_state is not None:
+        train_it.set_state(data_state)
+        log.print(f"resumed from {ckpt.directory}/{start}")
+    return start, state, rng
+
+
+def pretrain(cfg) -> RunResult:
+    t0 = time.perf_counter()
+    run = setup(cfg)
     meter = Throughput(cfg, jax.device_count())
-    log.print(f"setup {time.perf_counter() - t0:.1f}s; MFU peak: {meter.peak_source}")
-    train_metrics, eval_metrics = {}, {}
-    last_good = start if restored else None
-    step, preempted, loop_t0 = start, False, time.perf_counter()
+    run.log.print(f"setup {time.perf_counter() - t0:.1f}s; MFU peak: {meter.peak_source}")
+    loop_t0 = time.perf_counter()
     with _Preemption() as preemption:
-        for step in range(start + 1, t.num_steps + 1):
-            if step == t.profile_start_step:
-                jax.profiler.start_trace(str(out_dir / "profile"))
-            state, metrics = steps.train(state, sharding.global_batch(next(train_it), mesh), rng)
-            if t.profile_start_step > 0 and step == t.profile_start_step + t.profile_steps - 1:
-                jax.block_until_ready(state)
-                jax.profiler.stop_trace()
-                log.print(f"profile trace written to {out_dir / 'profile'}")
-            preempted = preemption.requested
-            last = step == t.num_steps
-            save = step % cfg.checkpoint.every_steps == 0 or last or preempted
-            if step % t.log_every == 0 or save or step == start + 1:
-                train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                if not _finite(train_metrics):
-                    raise TrainingDiverged(_diverged_message(step, train_metrics, ckpt, last_good))
-                train_metrics.update(meter.report(step))
-                log.write(step, "train", train_metrics)
-                eta = (t.num_steps - step) / max(train_metrics["steps_per_s"], 1e-9)
-                log.print(progress_line(step, t.num_steps, train_metrics, eta))
-            ckpt_metrics = None
-            if t.eval_every > 0 and (step % t.eval_every == 0 or last):
-                eval_metrics = evaluate(cfg, steps, state.params, local_batch)
-                log.write(step, "eval", eval_metrics)
-                log.print(
-                    f"eval step {step}: loss {eval_metrics['loss']:.4f} | mlm acc "
-                    f"{eval_metrics['mlm_accuracy']:.3f} | nsp acc {eval_metrics['nsp_accuracy']:.3f}"
-                )
-                ckpt_metrics = {"eval_loss": eval_metrics["loss"]}
-                meter.mark(step)
-            if save:
-                if not bool(steps.params_finite(state.params)):
-                    raise TrainingDiverged(
-                        _diverged_message(step, {"params": float("nan")}, ckpt, last_good)
-                    )
-                ckpt.save(
-                    step, state, train_it.get_state(), rng, cfg, metrics=ckpt_metrics, force=True
-                )
-                last_good = step
-                if step == t.debug_kill_at_step:
-                    ckpt.wait()
-                    os.kill(os.getpid(), signal.SIGKILL)
-            if preempted:
-                log.print(f"SIGTERM: saved checkpoint at step {step}; exiting")
-                break
-    ckpt.close()
-    log.print(
-        f"trained steps {start + 1}..{step} in {format_duration(time.perf_counter() - loop_t0)}"
+        step, train_metrics, eval_metrics = _train(run, meter, preemption)
+    run.ckpt.close()
+    run.log.print(
+        f"trained steps {run.start + 1}..{step} in {format_duration(time.perf_counter() - loop_t0)}"
     )
     plot = None
-    if is_main and (out_dir / "metrics.jsonl").exists():
-        plot = plot_curves(out_dir / "metrics.jsonl", out_dir / "curves.png")
-    log.close()
-    return RunResult(step, train_metrics, eval_metrics, out_dir, ckpt.directory, plot, preempted)
+    if jax.process_index() == 0 and (run.out_dir / "metrics.jsonl").exists():
+        plot = plot_curves(run.out_dir / "metrics.jsonl", run.out_dir / "curves.png")
+    run.log.close()
+    return RunResult(step, train_metrics, eval_metrics, run.out_dir, run.ckpt.directory, plot,
+                     preemption.signal_name)  # fmt: skip
 
 
-def _last_logged(out_dir: Path, split: str) -> dict:
-    path = out_dir / "metrics.jsonl"
-    rows = [r for r in read_metrics(path) if r["split"] == split] if path.exists() else []
-    return rows[-1] if rows else {}
+def _train(run: Run, meter: Throughput, preemption: _Preemption) -> tuple[int, dict, dict]:
+    """The steps, and each periodic action behind its one predicate."""
+    cfg, t = run.cfg, run.cfg.train
+    train_metrics, eval_metrics, step = {}, {}, run.start
+    for step in range(run.start + 1, t.num_steps + 1):
+        _profile(run, step)
+        batch = sharding.global_batch(next(run.train_it), run.mesh)
+        run.state, metrics = run.steps.train(run.state, batch, run.rng)
+        stop = preemption.requested
+        save = itstime(step, cfg.checkpoint.every_steps, t.num_steps) or stop
+        if itstime(step, t.log_every, t.num_steps, first=step == run.start + 1) or save:
+            train_metrics = _log_train(run, meter, step, metrics)
+        ckpt_metrics = None
+        if t.eval_every > 0 and itstime(step, t.eval_every, t.num_steps):
+            eval_metrics = _log_eval(run, step)
+            ckpt_metrics = {"eval_loss": eval_metrics["loss"]}
+            meter.mark(step)
+        if save:
+            _save(run, step, ckpt_metrics)
+        if stop:
+            run.log.print(f"{preemption.signal_name}: saved checkpoint at step {step}; exiting")
+            break
+    return step, train_metrics, eval_metrics
+
+
+def _profile(run: Run, step: int) -> None:
+    t = run.cfg.train
+    if t.profile_start_step <= 0:
+        return
+    if step == t.profile_start_step:
+        jax.profiler.start_trace(str(run.out_dir / "profile"))
+    if step == t.profile_start_step + t.profile_steps:
+        jax.block_until_ready(run.state)
+        jax.profiler.stop_trace()
+        run.log.print(f"profile trace written to {run.out_dir / 'profile'}")
+
+
+def _log_train(run: Run, meter: Throughput, step: int, metrics) -> dict:
+    train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if not _finite(train_metrics):
+        raise TrainingDiverged(_diverged_message(step, train_metrics, run.ckpt, run.last_good))
+    train_metrics.update(meter.report(step))
+    run.log.write(step, "train", train_metrics)
+    eta = (run.cfg.train.num_steps - step) / max(train_metrics["steps_per_s"], 1e-9)
+    run.log.print(progress_line(step, run.cfg.train.num_steps, train_metrics, eta))
+    return train_metrics
+
+
+def _log_eval(run: Run, step: int) -> dict:
+    eval_metrics = evaluate(run.cfg, run.steps, run.state.params, run.local_batch)
+    run.log.write(step, "eval", eval_metrics)
+    run.log.print(
+        f"eval step {step}: loss {eval_metrics['loss']:.4f} | mlm acc "
+        f"{eval_metrics['mlm_accuracy']:.3f} | nsp acc {eval_metrics['nsp_accuracy']:.3f}"
+    )
+    return eval_metrics
+
+
+def _save(run: Run, step: int, ckpt_metrics: dict | None) -> None:
+    """Checkpoint a finite state; a non-finite one stops the run instead."""
+    if not bool(run.steps.params_finite(run.state.params)):
+        message = _diverged_message(step, {"params": float("nan")}, run.ckpt, run.last_good)
+        raise TrainingDiverged(message)
+    data_state = run.train_it.get_state()
+    run.ckpt.save(step, run.state, data_state, run.rng, run.cfg, metrics=ckpt_metrics, force=True)
+    run.last_good = step
+    if after_save is not None:
+        after_save(step, run.ckpt)
 
 
 def _init_from(path: str, steps: CompiledSteps, own_dir: Path, log) -> tuple | None:
