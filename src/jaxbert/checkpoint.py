@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import shutil
+import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,30 @@ from jaxbert.errors import UserError
 log = logging.getLogger(__name__)
 
 ITEMS = ("state", "data", "meta", "config")
+
+
+def _is_closed_loop_noise(exc: BaseException | None) -> bool:
+    return isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"
+
+
+def _silence_closed_loop_noise() -> None:
+    """A failed orbax restore leaves tensorstore callbacks that later fire into orbax's
+    closed asyncio loop; each prints a RuntimeError traceback (~90 per fallback) though
+    nothing is wrong. Drop exactly that error from the process's exception hooks."""
+    previous_unraisable, previous_thread = sys.unraisablehook, threading.excepthook
+
+    def unraisable_hook(args):
+        if not _is_closed_loop_noise(args.exc_value):
+            previous_unraisable(args)
+
+    def thread_hook(args):
+        if not _is_closed_loop_noise(args.exc_value):
+            previous_thread(args)
+
+    sys.unraisablehook, threading.excepthook = unraisable_hook, thread_hook
+
+
+_silence_closed_loop_noise()
 
 
 def checkpoint_defaults() -> ml_collections.ConfigDict:
