@@ -10,7 +10,7 @@ RUN := runs/cpu_smoke
 TASK ?= sst2
 INIT ?= $(RUN)
 # The tiny `make pretrain` model wants a higher fine-tuning lr than BERT-base's 2e-5…5e-5.
-FT_ARGS ?= $(if $(filter $(RUN),$(INIT)),--config.learning_rate=1e-4)
+FT_ARGS ?= $(if $(filter $(RUN),$(INIT)),--config.optimizer.learning_rate=1e-4)
 FT_CONFIG = $(if $(filter conll2003 ner,$(TASK)),configs/finetune/ner.py,$(if $(filter squad,$(TASK)),configs/finetune/squad.py,configs/finetune/glue.py:$(TASK)))
 CONFIG ?= configs/pretrain/phase1_seq128.py:base,adamw
 PYTEST_FLAGS ?=

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-runs/finetune_table}
 JAXBERT=${JAXBERT:-.venv/bin/jaxbert}
 PRETRAINED=${PRETRAINED:-runs/cpu_smoke}
-common=(--config.learning_rate=5e-4 --config.num_epochs=3 --config.max_train_examples=1500
+common=(--config.optimizer.learning_rate=5e-4 --config.num_epochs=3 --config.max_train_examples=1500
         --config.overwrite=true --config.save_best=false --config.log_every=1000)
 run() {  # task config init extra...
   local task=$1 config=$2 init=$3; shift 3

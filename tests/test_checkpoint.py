@@ -65,3 +65,27 @@ def test_standalone_params_round_trip_and_never_overwrite(tmp_path):
         save_params(tmp_path / "p", params, cfg)
     with pytest.raises(UserError, match="not a jaxbert checkpoint"):
         load_params(tmp_path)
+
+
+def test_failed_save_params_leaves_nothing_at_the_path_and_is_retried_cleanly(
+    tmp_path, monkeypatch
+):
+    """A save that fails midway leaves no directory at the target path (only its
+    .tmp-partial); the next save clears that leftover and writes a complete checkpoint."""
+    import orbax.checkpoint as ocp
+
+    cfg = micro_model_config()
+    params = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
+
+    def fail(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ocp.StandardCheckpointer, "save", fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_params(tmp_path / "p", params, cfg)
+    assert not (tmp_path / "p").exists() and (tmp_path / "p.tmp-partial").is_dir()
+    monkeypatch.undo()
+    save_params(tmp_path / "p", params, cfg)
+    _, loaded = load_params(tmp_path / "p")
+    np.testing.assert_array_equal(loaded["w"], params["w"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]

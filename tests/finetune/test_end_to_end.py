@@ -65,7 +65,7 @@ def test_sst2_full_train_set_from_make_pretrain(tmp_path, shared_data, pretraine
         init=pretrained,
         data_dir=shared_data,
         max_seq_length=64,
-        learning_rate=1e-4,
+        **{"optimizer.learning_rate": 1e-4},
         num_epochs=1,
     )
     assert m["dev"]["accuracy"] >= 0.78, m["dev"]
@@ -84,7 +84,7 @@ def test_conll2003_subset_completes_and_reports_entity_f1(tmp_path, shared_data,
         max_train_examples=2000,
         max_eval_examples=500,
         num_epochs=2,
-        learning_rate=1e-4,
+        **{"optimizer.learning_rate": 1e-4},
     )
     for scores in (m["dev"], m["test"]["test"]):
         assert {"precision", "recall", "f1"} <= set(scores) and 0.0 <= scores["f1"] <= 1.0
@@ -103,7 +103,7 @@ def test_squad_article_split_subset_completes_and_reports_em_f1(tmp_path, shared
         max_eval_examples=300,
         max_seq_length=256,
         num_epochs=1,
-        learning_rate=1e-4,
+        **{"optimizer.learning_rate": 1e-4},
     )
     assert 0.0 <= m["dev"]["exact_match"] <= m["dev"]["f1"] <= 100.0
     preds = json.loads(

@@ -22,7 +22,7 @@ from jaxbert.data.tokenizer import load_tokenizer
 from jaxbert.errors import UserError
 from jaxbert.finetune import run
 from jaxbert.finetune.data import load_task_data
-from jaxbert.finetune.pretrained import load_pretrained
+from jaxbert.finetune.pretrained import Pretrained, load_pretrained
 from jaxbert.finetune.step import FinetuneSteps, build_model, loss_sums, make_optimizer
 from jaxbert.finetune.tasks import ner
 from jaxbert.model.heads import BertEmbedder
@@ -76,7 +76,12 @@ def test_cli_feature_mode_run_writes_metrics_predictions_and_config(tmp_path, ca
         "finetune",
         "--config",
         f"{CONFIGS / 'glue.py'}:stsb",
-        *overrides(tmp_path, init=str(tmp_path / "ckpt"), mode="feature", learning_rate=1e-2),
+        *overrides(
+            tmp_path,
+            init=str(tmp_path / "ckpt"),
+            mode="feature",
+            **{"optimizer.learning_rate": 1e-2},
+        ),
     ]
     assert cli.main(argv) == 0
     out = tmp_path / "run"
@@ -286,3 +291,133 @@ def test_bad_inputs_are_user_errors(tmp_path):
         run.finetune(cfg)
     with pytest.raises(UserError, match="unknown GLUE task"):
         load_config(f"{CONFIGS / 'glue.py'}:sst3")
+
+
+BAD_VALUES = [
+    ("glue.py:sst2", "optimizer.learning_rate", "0.0"),
+    ("glue.py:sst2", "optimizer.learning_rate", "-1e-5"),
+    ("glue.py:sst2", "optimizer.warmup_steps", "-2"),
+    ("glue.py:sst2", "optimizer.weight_decay", "-0.1"),
+    ("glue.py:sst2", "optimizer.clip_norm", "-1.0"),
+    ("glue.py:sst2", "optimizer.b2", "1.0"),
+    ("glue.py:sst2", "optimizer.name", "sgd"),
+    ("glue.py:sst2", "warmup_fraction", "1.5"),
+    ("glue.py:sst2", "batch_size", "0"),
+    ("glue.py:sst2", "eval_batch_size", "-8"),
+    ("glue.py:sst2", "num_epochs", "0"),
+    ("glue.py:sst2", "max_seq_length", "0"),
+    ("glue.py:sst2", "checkpoint_every_steps", "-1"),
+    ("glue.py:sst2", "max_train_examples", "-5"),
+    ("glue.py:sst2", "max_eval_examples", "-5"),
+    ("glue.py:sst2", "seed", "-1"),
+    ("glue.py:sst2", "log_every", "0"),
+    ("glue.py:sst2", "mode", "partial"),
+    ("ner.py", "ner.train_file", ""),
+    ("squad.py", "squad.doc_stride", "0"),
+    ("squad.py", "squad.max_query_length", "0"),
+    ("squad.py", "squad.max_query_length", "29"),  # max_seq_length 32: no room for a doc
+    ("squad.py", "squad.n_best_size", "0"),
+    ("squad.py", "squad.max_answer_length", "0"),
+    ("squad.py", "squad.eval_fraction", "1.0"),
+]
+
+
+@pytest.mark.parametrize(("config", "key", "value"), BAD_VALUES)
+def test_out_of_range_values_name_the_key_before_anything_is_written(tmp_path, config, key, value):
+    """Each numeric key's range (and each choice key's values) is checked first: one
+    UserError naming config.KEY, and output_dir is not even created."""
+    cfg = load_config(str(CONFIGS / config), overrides(tmp_path, **{key: value}))
+    with pytest.raises(UserError, match=rf"config\.{key}\b"):
+        run.finetune(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_optimizer_block_is_pretrainings_with_a_fractional_warmup():
+    """cfg.optimizer has exactly pretraining's keys; warmup_steps=-1 (the default) means
+    warmup_fraction × the run's steps, and a warmup_steps >= 0 is taken as given."""
+    cfg = load_config(f"{CONFIGS / 'glue.py'}:rte")
+    assert set(cfg.optimizer) == set(optim.optimizer_defaults())
+    assert cfg.optimizer.learning_rate == 5e-5 and cfg.optimizer.warmup_steps == -1
+    assert run.warmup_steps(cfg, 1000) == 100
+    cfg = load_config(f"{CONFIGS / 'glue.py'}:rte", ["--config.optimizer.warmup_steps=7"])
+    assert run.warmup_steps(cfg, 1000) == 7
+
+
+def fake_checkpoint(run_dir, cfg, step: int = 3):
+    """A checkpoint directory as far as check_output_dir reads one: its saved config."""
+    meta = run_dir / "checkpoints" / str(step) / "config" / "metadata"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps(cfg.to_dict()))
+
+
+def test_unfinished_run_resumes_only_with_the_same_training_config(tmp_path):
+    """A dir with a checkpoint (and a stale metrics.json) is an unfinished run: the same
+    config resumes, a changed log_every or output-only key still resumes, changed
+    training keys are one UserError naming each with both values, and overwrite=true
+    starts over instead."""
+    spec = f"{CONFIGS / 'glue.py'}:sst2"
+    cfg = load_config(spec, overrides(tmp_path))
+    fake_checkpoint(tmp_path / "run", cfg)
+    (tmp_path / "run" / "metrics.json").write_text("{}")
+    assert run.check_output_dir(cfg) == "resume"
+    same = load_config(spec, overrides(tmp_path, log_every=9, save_best=False))
+    assert run.check_output_dir(same) == "resume"
+    changed = overrides(tmp_path, num_epochs=2, **{"model.hidden_size": 64})
+    with pytest.raises(UserError) as e:
+        run.check_output_dir(load_config(spec, changed))
+    assert "model.hidden_size (checkpoint 32, now 64)" in str(e.value)
+    assert "num_epochs (checkpoint 1, now 2)" in str(e.value)
+    assert "overwrite=true" in str(e.value)
+    restart = load_config(spec, [*changed, "--config.overwrite=true"])
+    assert run.check_output_dir(restart) == "restart"
+
+
+def test_best_params_survive_a_crash_between_writing_and_renaming(tmp_path, monkeypatch):
+    """_save_best writes the new params beside the old, then renames them over: a crash
+    after the new ones are written leaves the old best_params complete (params, config,
+    tokenizer); the next save replaces it and leaves no .new/.old directory behind."""
+    pre = Pretrained(micro_model_config(**MICRO), None, VOCAB, "test")
+    old, new = {"w": np.zeros((2, 3), np.float32)}, {"w": np.ones((2, 3), np.float32)}
+    run._save_best(old, pre, tmp_path)
+
+    def crash(point, step):
+        if point == "best_params":
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(run, "FAULT_HOOK", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run._save_best(new, pre, tmp_path)
+    _, saved = load_params(tmp_path / "best_params")
+    assert np.array_equal(saved["w"], old["w"])
+    assert (tmp_path / "best_params" / "tokenizer" / "vocab.txt").is_file()
+    monkeypatch.setattr(run, "FAULT_HOOK", None)
+    run._save_best(new, pre, tmp_path)
+    _, saved = load_params(tmp_path / "best_params")
+    assert np.array_equal(saved["w"], new["w"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best_params"]
+
+
+def test_replace_dir_recovers_from_a_crash_between_its_two_renames(tmp_path):
+    """If a crash left only dst.old (dst moved aside, src not yet renamed), the next
+    replace_dir puts the old one back first, then replaces it: no state loses both."""
+    src, dst = tmp_path / "new", tmp_path / "best"
+    (tmp_path / "best.old").mkdir()
+    (tmp_path / "best.old" / "f").write_text("old")
+    src.mkdir()
+    (src / "f").write_text("new")
+    run.replace_dir(src, dst)
+    assert (dst / "f").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+
+
+def test_json_outputs_are_replaced_atomically(tmp_path):
+    """config.json/metrics.json go to a temp file beside and are renamed over: a failed
+    write leaves the old file whole and no temp file behind a successful one."""
+    path = tmp_path / "metrics.json"
+    run._write_json(path, {"a": 1})
+    with pytest.raises(TypeError):
+        run._write_json(path, {"a": object()})
+    assert json.loads(path.read_text()) == {"a": 1}
+    run._write_json(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

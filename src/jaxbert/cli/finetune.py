@@ -13,7 +13,8 @@ def add_parsers(subparsers) -> None:
         "e.g. `jaxbert finetune --config configs/finetune/glue.py:sst2 "
         "--config.init=runs/cpu_smoke`. config.init is a jaxbert run dir, a Hugging Face "
         "safetensors dir or 'scratch'. Writes metrics.json, predictions/ and best_params/ "
-        "to config.output_dir.",
+        "to config.output_dir. Checkpoints every config.checkpoint_every_steps, at epoch ends "
+        "and on SIGTERM/Ctrl-C; rerunning the same command resumes an unfinished run.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
@@ -31,6 +32,8 @@ def run_finetune(args, overrides) -> int:
 
     cfg = load_config(args.config, overrides)
     result = finetune(cfg)
+    if result.preempted:  # SIGTERM: checkpointed; the loop printed where and how to resume
+        return 0
     m = result.metrics
     dev = ", ".join(f"{k} {v:.4f}" for k, v in m["dev"].items() if k != "loss")
     lines = ["", f"done: {cfg.task}, best epoch {m['best_epoch']}", f"  dev: {dev}"]

@@ -2,13 +2,17 @@
 
 `configs/finetune/{glue,ner,squad}.py` start from `finetune_defaults(task)` and change
 what they need; the result is locked, so a misspelt key is an error naming it.
+`check_config` gives every key its valid range, checked before a run reads or writes
+anything.
 """
 
 from __future__ import annotations
 
 import ml_collections
 
+from jaxbert.errors import UserError
 from jaxbert.model.config import model_config
+from jaxbert.train.optim import optimizer_defaults
 
 GLUE_TASK_NAMES = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
 NER_TASK_NAMES = ("conll2003",)
@@ -44,6 +48,23 @@ def task_family(task: str) -> str:
     raise ValueError(f"unknown fine-tuning task {task!r}; choose one of {list(TASK_NAMES)}")
 
 
+def squad_defaults() -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(
+        {
+            # Only the dev file exists offline: train on (1 - eval_fraction) of its
+            # articles and evaluate on the rest, split by article (no shared paragraphs).
+            "file": "dev-v1.1.json",
+            "train_file": "",  # e.g. train-v1.1.json: then train on it, evaluate on `file`
+            "eval_fraction": 0.2,
+            "split_seed": 0,
+            "doc_stride": 128,
+            "max_query_length": 64,
+            "n_best_size": 20,
+            "max_answer_length": 30,
+        }
+    )
+
+
 def finetune_defaults(task: str = "sst2") -> ml_collections.ConfigDict:
     lr, seq_len, epochs = TASK_RECIPES[task]
     cfg = ml_collections.ConfigDict()
@@ -61,13 +82,18 @@ def finetune_defaults(task: str = "sst2") -> ml_collections.ConfigDict:
     cfg.batch_size = 32  # global, over all devices and processes
     cfg.eval_batch_size = 0  # 0: same as batch_size
     cfg.num_epochs = epochs
-    cfg.learning_rate = lr
-    cfg.warmup_fraction = 0.1
-    cfg.weight_decay = 0.01
-    cfg.clip_norm = 1.0
+    # The same optimizer block as pretraining's (train/optim.py); warmup_steps=-1 (the
+    # default here) means warmup_fraction × the run's steps, which depend on the data.
+    cfg.optimizer = optimizer_defaults()
+    cfg.optimizer.learning_rate = lr
+    cfg.optimizer.warmup_steps = -1
+    cfg.warmup_fraction = 0.1  # used only while optimizer.warmup_steps is -1
     cfg.seed = 0
     cfg.output_dir = f"runs/finetune/{task}"
-    cfg.overwrite = False  # allow a run into an output_dir that already holds results
+    # A finished run (metrics.json) is refused unless overwrite=true; an unfinished one
+    # (its checkpoints/ remain) resumes when its training config is the same.
+    cfg.overwrite = False
+    cfg.checkpoint_every_steps = 500  # 0: checkpoint only at epoch ends and on SIGTERM/SIGINT
     cfg.max_train_examples = 0  # 0: all; else a seeded random subset (quick runs)
     cfg.max_eval_examples = 0  # 0: all; else the first N dev examples (quick runs)
     cfg.eval_every_epoch = True  # False: evaluate once, after the last epoch
@@ -80,18 +106,99 @@ def finetune_defaults(task: str = "sst2") -> ml_collections.ConfigDict:
     cfg.ner = ml_collections.ConfigDict(
         {"train_file": "eng.train", "dev_file": "eng.testa", "test_file": "eng.testb"}
     )
-    cfg.squad = ml_collections.ConfigDict(
-        {
-            # Only the dev file exists offline: train on (1 - eval_fraction) of its
-            # articles and evaluate on the rest, split by article (no shared paragraphs).
-            "file": "dev-v1.1.json",
-            "train_file": "",  # e.g. train-v1.1.json: then train on it, evaluate on `file`
-            "eval_fraction": 0.2,
-            "split_seed": 0,
-            "doc_stride": 128,
-            "max_query_length": 64,
-            "n_best_size": 20,
-            "max_answer_length": 30,
-        }
-    )
+    cfg.squad = squad_defaults()
     return cfg
+
+
+# --- validation -------------------------------------------------------------------------
+# Every check runs before anything is read or written, so a typo costs no data loading
+# and leaves output_dir untouched. Each rule: (key, test, what a valid value is).
+
+_AT_LEAST_1 = ("batch_size", "num_epochs", "max_seq_length", "log_every")
+_AT_LEAST_0 = (
+    "eval_batch_size",
+    "checkpoint_every_steps",
+    "max_train_examples",
+    "max_eval_examples",
+    "seed",  # numpy seeds the epoch order and must not be negative
+)
+_OPTIMIZER_RULES = (
+    ("learning_rate", lambda v: v > 0, "> 0"),
+    ("b1", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("b2", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("eps", lambda v: v > 0, "> 0"),
+    ("weight_decay", lambda v: v >= 0, ">= 0"),
+    ("warmup_steps", lambda v: v >= -1, ">= 0, or -1 for warmup_fraction × the run's steps"),
+    ("decay_power", lambda v: v > 0, "> 0"),
+    ("end_learning_rate", lambda v: v >= 0, ">= 0"),
+    ("clip_norm", lambda v: v >= 0, ">= 0 (0 disables clipping)"),
+)
+_SQUAD_RULES = (
+    ("doc_stride", lambda v: v >= 1, ">= 1"),
+    ("max_query_length", lambda v: v >= 1, ">= 1"),
+    ("n_best_size", lambda v: v >= 1, ">= 1"),
+    ("max_answer_length", lambda v: v >= 1, ">= 1"),
+    ("split_seed", lambda v: v >= 0, ">= 0"),
+)
+_CHOICES = (
+    ("mode", ("full", "feature")),
+    ("source", ("tsv", "tfds")),
+    ("optimizer.name", ("adamw", "lamb")),
+    ("optimizer.decay", ("linear", "polynomial", "constant")),
+)
+
+
+def _value(cfg, key: str):
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def _check(cfg, key: str, ok, what: str) -> None:
+    value = _value(cfg, key)
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not numeric or value != value or not ok(value):  # value != value: NaN
+        raise UserError(f"config.{key} must be {what}, got {value!r}")
+
+
+def check_config(cfg) -> None:
+    """Every fine-tuning key with a valid range or set of values; one UserError naming it."""
+    try:
+        family = task_family(cfg.task)
+    except ValueError as e:
+        raise UserError(f"config.task: {e}") from None
+    for key, allowed in _CHOICES:
+        if _value(cfg, key) not in allowed:
+            raise UserError(f"config.{key} must be one of {allowed}, got {_value(cfg, key)!r}")
+    if cfg.source == "tfds" and family != "glue":
+        raise UserError("config.source=tfds is only available for GLUE tasks")
+    for key in ("init", "output_dir", "data_dir"):
+        if not cfg[key]:
+            raise UserError(f"config.{key} must not be empty")
+    for key in _AT_LEAST_1:
+        _check(cfg, key, lambda v: v >= 1, "an integer >= 1")
+    for key in _AT_LEAST_0:
+        _check(cfg, key, lambda v: v >= 0, "an integer >= 0")
+    for key, ok, what in _OPTIMIZER_RULES:
+        _check(cfg, f"optimizer.{key}", ok, what)
+    _check(cfg, "warmup_fraction", lambda v: 0 <= v <= 1, "in [0, 1]")
+    if family == "squad":
+        _check_squad(cfg)
+    if family == "ner":
+        for key in ("train_file", "dev_file"):
+            if not cfg.ner[key]:
+                raise UserError(f"config.ner.{key} must name a file under data_dir/conll2003")
+
+
+def _check_squad(cfg) -> None:
+    s = cfg.squad
+    for key, ok, what in _SQUAD_RULES:
+        _check(cfg, f"squad.{key}", ok, what)
+    if not s.train_file:
+        _check(cfg, "squad.eval_fraction", lambda v: 0 < v < 1, "in (0, 1) (no squad.train_file)")
+    if s.max_query_length > cfg.max_seq_length - 4:
+        raise UserError(
+            f"config.squad.max_query_length={s.max_query_length} leaves no room for the "
+            f"document in max_seq_length={cfg.max_seq_length} ([CLS] question [SEP] doc [SEP]); "
+            f"set it to at most {max(cfg.max_seq_length - 4, 1)}"
+        )

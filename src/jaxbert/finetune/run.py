@@ -6,6 +6,14 @@ after each epoch the dev split is scored with the task's official metric and the
 epoch's parameters are kept. At the end those parameters predict dev and test, and the
 metrics, prediction files, resolved config and (optionally) the parameters are written to
 `output_dir`.
+
+Runs resume exactly. An orbax checkpoint in `output_dir/checkpoints` (train state, the
+best params so far, the dropout rng and a `Progress` record: epoch, batch within it, the
+epoch's loss so far, history, best metric and epoch) is written every
+`checkpoint_every_steps`, at each epoch end and on SIGTERM/SIGINT; rerunning the same
+command continues from it and ends with the same metrics and predictions as an
+uninterrupted run. metrics.json is written last and marks a finished run, whose
+checkpoints are then removed.
 """
 
 from __future__ import annotations
@@ -13,7 +21,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +36,16 @@ import numpy as np
 
 from jaxbert import config as config_lib
 from jaxbert import sharding
+from jaxbert.checkpoint import (
+    Checkpointer,
+    checkpoint_defaults,
+    read_config,
+    step_dirs,
+    sync_processes,
+    write_atomic,
+)
 from jaxbert.errors import UserError
-from jaxbert.finetune.config import task_family
+from jaxbert.finetune.config import check_config
 from jaxbert.finetune.data import EvalSplit, TaskData, load_task_data
 from jaxbert.finetune.pretrained import Pretrained, check_vocab, load_pretrained, resolve_path
 from jaxbert.finetune.step import FinetuneSteps, build_model, make_optimizer
@@ -34,30 +53,67 @@ from jaxbert.model.config import validate
 from jaxbert.train import optim
 from jaxbert.train.logger import MetricsLogger, format_duration, progress_bar
 
+__all__ = ["FinetuneResult", "Progress", "check_config", "finetune", "setup"]
+
+# Keys a resumed run may change: where things go, how often it logs or checkpoints, how
+# it is laid out on devices (the eval batch size and the mesh change only rounding), not
+# what it trains on or how. A moved data_dir is fine: the data's size is checked instead.
+RESUMABLE_CHANGES = frozenset(
+    {
+        "output_dir",
+        "overwrite",
+        "log_every",
+        "checkpoint_every_steps",
+        "save_best",
+        "eval_batch_size",
+        "mesh",
+        "data_dir",
+    }
+)
+
+# Fault injection, for tests only (never set in real runs). `JAXBERT_TEST_FAULT=POINT:
+# STEP:SIGNAL` makes the run send itself SIGNAL (KILL, INT or TERM) at POINT: "step"
+# (after that train step) or "checkpoint" (once that step's checkpoint is committed).
+# `FAULT_HOOK(point, step)`, when set, is called at those points and at "best_params"
+# (the new best params written beside the old ones, not yet renamed over them).
+FAULT_ENV = "JAXBERT_TEST_FAULT"
+FAULT_HOOK = None
+
+
+def _fault(point: str, step: int = 0, ckpt: Checkpointer | None = None) -> None:
+    if FAULT_HOOK is not None:
+        FAULT_HOOK(point, step)
+    spec = os.environ.get(FAULT_ENV, "")
+    if spec:
+        where, at, name = spec.split(":")
+        if where == point and int(at) == step:
+            if ckpt is not None:
+                ckpt.wait()
+            os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
+
 
 @dataclasses.dataclass
 class FinetuneResult:
     output_dir: Path
-    metrics: dict  # the metrics.json content
+    metrics: dict | None  # the metrics.json content; None when stopped by SIGTERM
     files: list[Path]
     params: object  # the best-on-dev parameters (sharded jax arrays)
+    preempted: bool = False  # SIGTERM: checkpointed and stopped; rerun to resume
 
 
-def check_config(cfg) -> None:
-    try:
-        task_family(cfg.task)
-    except ValueError as e:
-        raise UserError(f"config.task: {e}") from None
-    for key, allowed in (("mode", ("full", "feature")), ("source", ("tsv", "tfds"))):
-        if cfg[key] not in allowed:
-            raise UserError(f"config.{key} must be one of {allowed}, got {cfg[key]!r}")
-    if cfg.source == "tfds" and task_family(cfg.task) != "glue":
-        raise UserError("config.source=tfds is only available for GLUE tasks")
-    for key in ("batch_size", "num_epochs", "max_seq_length", "log_every"):
-        if cfg[key] <= 0:
-            raise UserError(f"config.{key} must be positive, got {cfg[key]}")
-    if not 0 <= cfg.warmup_fraction <= 1:
-        raise UserError(f"config.warmup_fraction must be in [0, 1], got {cfg.warmup_fraction}")
+@dataclasses.dataclass
+class Progress:
+    """Where training stands; saved with each checkpoint so a resumed run continues exactly."""
+
+    epoch: int = 1  # the epoch in progress; num_epochs + 1 once training is done
+    batch: int = 0  # batches of that epoch already trained
+    loss_sum: float = 0.0  # their summed losses (a float32 value, restored exactly)
+    epoch_time_s: float = 0.0
+    train_time_s: float = 0.0
+    history: list = dataclasses.field(default_factory=list)
+    best: float | None = None  # the best dev metric so far; None before the first eval
+    best_epoch: int = 0
+    num_train_features: int = 0  # the data a checkpoint was trained on, checked on resume
 
 
 def resolve_model(cfg) -> tuple[Pretrained, object]:
@@ -90,15 +146,16 @@ def resolve_model(cfg) -> tuple[Pretrained, object]:
 
 
 def padded_batches(
-    features: dict[str, np.ndarray], order: np.ndarray, batch_size: int
+    features: dict[str, np.ndarray], order: np.ndarray, batch_size: int, first: int = 0
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Global batches of `order`'s rows, the last one topped up with weight-0 copies.
+    """Global batches of `order`'s rows from batch `first` on, the last one topped up with
+    weight-0 copies.
 
     Padding repeats real rows (not zeros): an all-padding row would attend over no keys,
     and a NaN there would survive multiplication by weight 0.
     """
     n = len(order)
-    for start in range(0, n, batch_size):
+    for start in range(first * batch_size, n, batch_size):
         idx = order[start : start + batch_size]
         real = len(idx)
         if real < batch_size:
@@ -154,26 +211,101 @@ def _fmt(metrics: dict) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
 
 
-# --- the run ----------------------------------------------------------------------------
+# --- the output directory ---------------------------------------------------------------
 
 
-def _prepare_output_dir(cfg) -> Path:
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+    """`key (checkpoint A, now B)` for each training-shaping key whose value differs."""
+    a = _flat(json.loads(json.dumps(saved)))
+    b = _flat(json.loads(json.dumps(current)))
+    keys = sorted(k for k in set(a) | set(b) if k.split(".")[0] not in RESUMABLE_CHANGES)
+    missing = "<absent>"
+    return [
+        f"{k} (checkpoint {a.get(k, missing)!r}, now {b.get(k, missing)!r})"
+        for k in keys
+        if a.get(k, missing) != b.get(k, missing)
+    ]
+
+
+def _saved_config(ckpt_dir: Path) -> dict | None:
+    """The config of the newest checkpoint whose config is readable (None: none is)."""
+    for step in reversed(step_dirs(ckpt_dir)):
+        try:
+            return read_config(ckpt_dir, step).to_dict()
+        except (UserError, ValueError, OSError):
+            continue
+    return None
+
+
+def check_output_dir(cfg) -> str:
+    """Whether to "resume", start "fresh" or "restart" (overwrite=true over an unfinished
+    run with another config); refuses whatever would lose work.
+
+    Checkpoints mean an unfinished run (a finished one removes them): it resumes if its
+    training config is this one's. metrics.json alone means a finished run. Either is
+    replaced only with overwrite=true. Reads only: nothing is written before validation.
+    """
     out_dir = Path(cfg.output_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"config.output_dir {out_dir} is a file, not a directory")
+    ckpt_dir = out_dir / "checkpoints"
+    if step_dirs(ckpt_dir):
+        saved = _saved_config(ckpt_dir)
+        diff = [] if saved is None else config_differences(saved, cfg.to_dict())
+        if not diff:
+            return "resume"
+        if not cfg.overwrite:
+            raise UserError(
+                f"config.output_dir {out_dir} holds an unfinished run with a different "
+                f"training config: {'; '.join(diff)}. Rerun with its values to resume it, "
+                "pass --config.overwrite=true to start over, or choose another output_dir"
+            )
+        _print_main(
+            f"overwrite=true: starting over in {out_dir} (config differs: {'; '.join(diff)})"
+        )
+        return "restart"
     if (out_dir / "metrics.json").exists() and not cfg.overwrite:
         raise UserError(
             f"config.output_dir {out_dir} already holds a fine-tuning run; choose another "
             "--config.output_dir or pass --config.overwrite=true"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir
+    return "fresh"
+
+
+def _write_json(path: Path, obj, **kw) -> None:
+    """Beside, then renamed over: a reader sees the old file or the new, never half."""
+    write_atomic(path, json.dumps(obj, indent=2, **kw))
+
+
+def _remove_checkpoints(out_dir: Path) -> None:
+    if jax.process_index() == 0 and (out_dir / "checkpoints").exists():
+        shutil.rmtree(out_dir / "checkpoints")
+    sync_processes(f"finetune:rm-checkpoints:{out_dir}")
+
+
+# --- setup ------------------------------------------------------------------------------
+
+
+def warmup_steps(cfg, num_steps: int) -> int:
+    """optimizer.warmup_steps, or (when it is -1) warmup_fraction of the run's steps."""
+    if cfg.optimizer.warmup_steps >= 0:
+        return int(cfg.optimizer.warmup_steps)
+    return int(round(cfg.warmup_fraction * num_steps))
 
 
 def _optimizer_config(cfg, num_steps: int) -> ml_collections.ConfigDict:
-    opt = optim.optimizer_defaults()
-    opt.learning_rate = cfg.learning_rate
-    opt.weight_decay = cfg.weight_decay
-    opt.warmup_steps = int(round(cfg.warmup_fraction * num_steps))
-    opt.clip_norm = cfg.clip_norm
+    opt = ml_collections.ConfigDict(cfg.optimizer.to_dict())
+    opt.warmup_steps = warmup_steps(cfg, num_steps)
     return opt
 
 
@@ -183,7 +315,10 @@ def _example(batch_size: int, seq_len: int) -> dict:
 
 
 def setup(cfg, log=print):
-    """Everything before the first step: mesh, model, data, optimizer, sharded state."""
+    """Everything before the first step: mesh, model, data, optimizer, sharded state.
+
+    Reads but never writes, so a bad input found here leaves output_dir as it was.
+    """
     check_config(cfg)
     mesh = sharding.create_mesh(cfg.mesh)
     divisor = sharding.batch_divisor(mesh) * jax.process_count()
@@ -213,93 +348,246 @@ def setup(cfg, log=print):
     return pre, data, steps, state, steps_per_epoch
 
 
+# --- the run ----------------------------------------------------------------------------
+
+
+def _print_main(text: str) -> None:
+    if jax.process_index() == 0:
+        print(text, flush=True)
+
+
 def finetune(cfg) -> FinetuneResult:
-    is_main = jax.process_index() == 0
-    out_dir = _prepare_output_dir(cfg)
+    check_config(cfg)
+    start = check_output_dir(cfg)
+    pre, data, steps, state, steps_per_epoch = setup(cfg, _print_main)
+    out_dir, is_main = Path(cfg.output_dir), jax.process_index() == 0
+    if start == "restart":
+        _remove_checkpoints(out_dir)
     log = MetricsLogger(out_dir, enabled=is_main, tensorboard=False)
-    pre, data, steps, state, steps_per_epoch = setup(cfg, log.print)
-    num_steps = steps_per_epoch * cfg.num_epochs
     if is_main:
-        _save_config(cfg, pre, out_dir, num_steps)
+        _save_config(cfg, pre, out_dir, steps_per_epoch * cfg.num_epochs)
+    options = checkpoint_defaults()
+    options.keep = 2  # the newest and, should it be unreadable, the one before
+    ckpt = Checkpointer(out_dir / "checkpoints", options)
+    trainer = _Trainer(cfg, steps, data, ckpt, log, state, steps_per_epoch)
+    if start == "resume":
+        trainer.restore()
     log.print(
         f"fine-tuning {cfg.task} ({cfg.mode}) from {pre.source} on "
         f"{jax.device_count()} {jax.devices()[0].platform} device(s), mesh "
         f"{dict(steps.mesh.shape)}: {cfg.num_epochs} epochs × {steps_per_epoch} steps"
     )
-    eval_bs = cfg.eval_batch_size or cfg.batch_size
-    history, best, best_params, best_epoch = [], -math.inf, None, 0
-    clock = _Clock(num_steps)
-    for epoch in range(1, cfg.num_epochs + 1):
-        state, record = _train_epoch(cfg, steps, state, data, epoch, clock, log)
-        if cfg.eval_every_epoch or epoch == cfg.num_epochs:
-            record["dev"], _ = evaluate(steps, state.params, data.dev[0], eval_bs)
-            log.write(clock.step, "eval", record["dev"])
-            log.print(
-                f"epoch {epoch}: train loss {record['train_loss']:.4f} | dev {_fmt(record['dev'])}"
-            )
-            if record["dev"][data.metric] > best or best_params is None:
-                best, best_epoch = record["dev"][data.metric], epoch
-                last = epoch == cfg.num_epochs  # no later step will donate these buffers
-                best_params = state.params if last else steps.copy_params(state)
-        history.append(record)
-    train_time = time.perf_counter() - clock.t0
-    log.print(
-        f"best dev {data.metric} {best:.4f} at epoch {best_epoch} "
-        f"(trained in {format_duration(train_time)})"
+    with _Interrupts() as interrupts:
+        stopped = trainer.train(interrupts)
+    ckpt.close()
+    if stopped is not None:
+        log.close()
+        return _stopped(stopped, trainer, out_dir)
+    result = _finish(cfg, pre, data, trainer, out_dir, log)
+    _remove_checkpoints(out_dir)
+    return result
+
+
+def _stopped(signum: int, trainer: _Trainer, out_dir: Path) -> FinetuneResult:
+    """After the signal's checkpoint: SIGINT re-raises Ctrl-C, SIGTERM returns normally."""
+    p = trainer.progress
+    where = f"step {trainer.step} (epoch {min(p.epoch, trainer.cfg.num_epochs)}, batch {p.batch})"
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    _print_main(
+        f"{name}: saved a checkpoint at {where} in {out_dir / 'checkpoints'}; "
+        "rerun the same command to resume"
     )
-    metrics, files = _final_predictions(cfg, data, steps, best_params, out_dir, eval_bs, is_main)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    return FinetuneResult(out_dir, None, [], trainer.best_params, preempted=True)
+
+
+class _Interrupts:
+    """SIGTERM and SIGINT set a flag; the loop checkpoints after the current step and stops.
+
+    A second Ctrl-C interrupts at once, for a user who will not wait for the save. Only the
+    main thread can install handlers; elsewhere signals keep their default behaviour.
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGTERM, signal.SIGINT):
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if signum == signal.SIGINT and self.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
+class _Trainer:
+    """The loop's mutable state: train state, best params, progress, and their checkpoints."""
+
+    def __init__(self, cfg, steps, data: TaskData, ckpt: Checkpointer, log, state, per_epoch):
+        self.cfg, self.steps, self.data, self.ckpt, self.log = cfg, steps, data, ckpt, log
+        self.state, self.best_params, self.steps_per_epoch = state, None, per_epoch
+        self.rng = jax.random.key(cfg.seed + 1)  # the step folds its own index in
+        self.progress = Progress(num_train_features=num_rows(data.train))
+        self.total = per_epoch * cfg.num_epochs
+        self.start_step, self._t0, self._tick_t = 0, time.perf_counter(), time.perf_counter()
+
+    @property
+    def step(self) -> int:
+        return (self.progress.epoch - 1) * self.steps_per_epoch + self.progress.batch
+
+    def restore(self) -> None:
+        abstract = self.steps.abstract_state()
+        found = self.ckpt.restore_latest({"train": abstract, "best": abstract.params})
+        if found is None:
+            return
+        step, tree, progress, self.rng = found
+        saved = Progress(**progress)
+        if saved.num_train_features != self.progress.num_train_features:
+            raise UserError(
+                f"config.output_dir {self.cfg.output_dir}: the checkpoint was trained on "
+                f"{saved.num_train_features} training features, the data now gives "
+                f"{self.progress.num_train_features}; restore the data or pass "
+                "--config.overwrite=true to start over"
+            )
+        self.state, self.progress = tree["train"], saved
+        self.best_params = tree["best"] if saved.best_epoch else None
+        self.start_step = step
+        self.log.print(f"resumed from {self.ckpt.directory}/{step} (epoch {saved.epoch})")
+
+    def train(self, interrupts: _Interrupts) -> int | None:
+        """Trains to the end (None) or until a signal, checkpointed (its number)."""
+        self._t0 = self._tick_t = time.perf_counter()
+        while self.progress.epoch <= self.cfg.num_epochs:
+            self._epoch(interrupts)
+            if interrupts.signum is not None:
+                return interrupts.signum
+        return None
+
+    def _epoch(self, interrupts: _Interrupts) -> None:
+        cfg, p = self.cfg, self.progress
+        order = epoch_order(num_rows(self.data.train), cfg.seed, p.epoch)
+        loss_sum = jnp.asarray(p.loss_sum, jnp.float32)
+        every = cfg.checkpoint_every_steps
+        for batch in padded_batches(self.data.train, order, cfg.batch_size, first=p.batch):
+            self.state, metrics = self.steps.train(
+                self.state, sharding.global_batch(local_rows(batch), self.steps.mesh), self.rng
+            )
+            loss_sum, p.batch = loss_sum + metrics["loss"], p.batch + 1
+            self._log_step(metrics)
+            _fault("step", self.step)
+            due = interrupts.signum is not None or (every and self.step % every == 0)
+            if due and p.batch < self.steps_per_epoch:  # the epoch end saves anyway
+                p.loss_sum = self._finite_loss(loss_sum)
+                self.save()
+                if interrupts.signum is not None:
+                    return
+        self._end_epoch(loss_sum)
+
+    def _finite_loss(self, loss_sum) -> float:
+        value = float(loss_sum)
+        if not math.isfinite(value):
+            raise UserError(
+                f"fine-tuning diverged in epoch {self.progress.epoch} (train loss {value}); "
+                "lower config.optimizer.learning_rate or check the data"
+            )
+        return value
+
+    def _end_epoch(self, loss_sum) -> None:
+        cfg, p, data = self.cfg, self.progress, self.data
+        train_loss = self._finite_loss(loss_sum) / max(p.batch, 1)
+        self._tick()
+        record = {"epoch": p.epoch, "train_loss": train_loss, "train_time_s": p.epoch_time_s}
+        if cfg.eval_every_epoch or p.epoch == cfg.num_epochs:
+            eval_bs = cfg.eval_batch_size or cfg.batch_size
+            record["dev"], _ = evaluate(self.steps, self.state.params, data.dev[0], eval_bs)
+            self.log.write(self.step, "eval", record["dev"])
+            self.log.print(
+                f"epoch {p.epoch}: train loss {train_loss:.4f} | dev {_fmt(record['dev'])}"
+            )
+            if p.best is None or record["dev"][data.metric] > p.best:
+                p.best, p.best_epoch = record["dev"][data.metric], p.epoch
+                last = p.epoch == cfg.num_epochs  # no later step will donate these buffers
+                self.best_params = self.state.params if last else self.steps.copy_params(self.state)
+        p.history.append(record)
+        self._tick()  # the eval counts towards train_time_s, not the next epoch's time
+        p.epoch, p.batch, p.loss_sum, p.epoch_time_s = p.epoch + 1, 0, 0.0, 0.0
+        self.save()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.progress.epoch_time_s += now - self._tick_t
+        self.progress.train_time_s += now - self._tick_t
+        self._tick_t = now
+
+    def save(self) -> None:
+        self._tick()
+        best = self.best_params if self.best_params is not None else self.state.params
+        tree = {"train": self.state, "best": best}  # best is a placeholder until best_epoch
+        progress = dataclasses.asdict(self.progress)
+        self.ckpt.save(self.step, tree, progress, self.rng, self.cfg, force=True)
+        _fault("checkpoint", self.step, self.ckpt)
+
+    def _log_step(self, metrics) -> None:
+        if self.step % self.cfg.log_every == 0 or self.step == self.total:
+            self.log.print(self._progress_line(metrics))
+            self.log.write(self.step, "train", {k: float(v) for k, v in metrics.items()})
+
+    def _progress_line(self, metrics) -> str:
+        cfg, done = self.cfg, self.step - self.start_step
+        elapsed = time.perf_counter() - self._t0
+        eta = elapsed / max(done, 1) * (self.total - self.step)
+        m = jax.device_get(metrics)
+        return (
+            f"epoch {self.progress.epoch}/{cfg.num_epochs} step {self.step}/{self.total} "
+            f"{progress_bar(self.step, self.total)} loss {float(m['loss']):.4f} | "
+            f"lr {float(m['learning_rate']):.2e} | "
+            f"{done * cfg.batch_size / max(elapsed, 1e-9):,.0f} ex/s | ETA {format_duration(eta)}"
+        )
+
+
+# --- outputs ----------------------------------------------------------------------------
+
+
+def _finish(cfg, pre: Pretrained, data: TaskData, trainer: _Trainer, out_dir: Path, log):
+    """Final predictions with the best params, best_params/, then metrics.json (last: it
+    marks the run finished)."""
+    p, is_main = trainer.progress, jax.process_index() == 0
+    log.print(
+        f"best dev {data.metric} {p.best:.4f} at epoch {p.best_epoch} "
+        f"(trained in {format_duration(p.train_time_s)})"
+    )
+    eval_bs = cfg.eval_batch_size or cfg.batch_size
+    metrics, files = _final_predictions(
+        data, trainer.steps, trainer.best_params, out_dir, eval_bs, is_main
+    )
     summary = {
         "task": cfg.task,
         "mode": cfg.mode,
         "init": pre.source,
         "metric": data.metric,
-        "best_epoch": best_epoch,
+        "best_epoch": p.best_epoch,
         **metrics,
-        "history": history,
+        "history": p.history,
         "num_train_features": num_rows(data.train),
-        "num_steps": num_steps,
-        "train_time_s": train_time,
-        "predictions": [str(p) for p in files],
+        "num_steps": trainer.total,
+        "train_time_s": p.train_time_s,
+        "predictions": [str(f) for f in files],
     }
-    if is_main:
-        (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
     if cfg.save_best:
-        _save_best(best_params, pre, out_dir)
+        _save_best(trainer.best_params, pre, out_dir)
+    if is_main:
+        _write_json(out_dir / "metrics.json", summary)
     log.close()
-    return FinetuneResult(out_dir, summary, files, best_params)
-
-
-@dataclasses.dataclass
-class _Clock:
-    total: int
-    step: int = 0
-    t0: float = dataclasses.field(default_factory=time.perf_counter)
-
-
-def _train_epoch(cfg, steps: FinetuneSteps, state, data: TaskData, epoch: int, clock, log):
-    """One pass over the shuffled training features; returns the state and a record."""
-    rng = jax.random.key(cfg.seed + 1)  # the step folds its own index in
-    order = epoch_order(num_rows(data.train), cfg.seed, epoch)
-    loss_sum, t_epoch, n = jnp.zeros(()), time.perf_counter(), 0
-    for batch in padded_batches(data.train, order, cfg.batch_size):
-        state, metrics = steps.train(
-            state, sharding.global_batch(local_rows(batch), steps.mesh), rng
-        )
-        loss_sum, clock.step, n = loss_sum + metrics["loss"], clock.step + 1, n + 1
-        if clock.step % cfg.log_every == 0 or clock.step == clock.total:
-            log.print(_progress(clock, epoch, cfg, metrics))
-            log.write(clock.step, "train", {k: float(v) for k, v in metrics.items()})
-    train_loss = float(loss_sum) / max(n, 1)
-    if not math.isfinite(train_loss):
-        raise UserError(
-            f"fine-tuning diverged in epoch {epoch} (train loss {train_loss}); lower "
-            "config.learning_rate or check the data"
-        )
-    return state, {
-        "epoch": epoch,
-        "train_loss": train_loss,
-        "train_time_s": time.perf_counter() - t_epoch,
-    }
+    return FinetuneResult(out_dir, summary, files, trainer.best_params)
 
 
 def _save_config(cfg, pre: Pretrained, out_dir: Path, num_steps: int) -> None:
@@ -309,21 +597,48 @@ def _save_config(cfg, pre: Pretrained, out_dir: Path, num_steps: int) -> None:
         "tokenizer": str(pre.tokenizer_path),
         "init_source": pre.source,
         "num_steps": num_steps,
-        "warmup_steps": int(round(cfg.warmup_fraction * num_steps)),
+        "warmup_steps": warmup_steps(cfg, num_steps),
     }
     config = {**json.loads(config_lib.to_json(cfg)), "resolved": resolved}
-    (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+    _write_json(out_dir / "config.json", config, sort_keys=True)
 
 
 def _save_best(params, pre: Pretrained, out_dir: Path) -> None:
+    """Writes the new best params beside the old ones, then renames them over, so a crash
+    at any point leaves one complete best_params/ (the old until the rename, then the new)."""
     from jaxbert.checkpoint import save_params
 
-    target = out_dir / "best_params"
-    if target.exists():  # only reachable with overwrite=true (checked up front)
-        shutil.rmtree(target)
-    save_params(target, params, pre.model_cfg)
-    if jax.process_index() == 0:
-        copy_tokenizer(pre.tokenizer_path, target / "tokenizer")
+    target, new = out_dir / "best_params", out_dir / "best_params.new"
+    is_main = jax.process_index() == 0
+    if is_main and new.exists():  # left by a crash before the rename: incomplete or stale
+        shutil.rmtree(new)
+    sync_processes(f"finetune:best:{out_dir}")
+    save_params(new, params, pre.model_cfg)
+    if is_main:
+        copy_tokenizer(pre.tokenizer_path, new / "tokenizer")
+    _fault("best_params")
+    if is_main:
+        replace_dir(new, target)
+    sync_processes(f"finetune:best-done:{out_dir}")
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Renames `src` over `dst` (a directory cannot be os.replace'd over a non-empty one).
+
+    `dst` moves to `dst.old` first and is deleted only once `src` is in place; a crash
+    between the two renames leaves `dst.old`, which the next call puts back first.
+    """
+    old = dst.with_name(dst.name + ".old")
+    if old.exists():
+        if dst.exists():
+            shutil.rmtree(old)
+        else:
+            old.rename(dst)
+    if dst.exists():
+        dst.rename(old)
+    src.rename(dst)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def copy_tokenizer(path: Path, dest: Path) -> None:
@@ -340,19 +655,7 @@ def copy_tokenizer(path: Path, dest: Path) -> None:
             shutil.copy(path.parent / extra, dest / extra)
 
 
-def _progress(clock: _Clock, epoch: int, cfg, metrics) -> str:
-    elapsed = time.perf_counter() - clock.t0
-    eta = elapsed / clock.step * (clock.total - clock.step)
-    m = jax.device_get(metrics)
-    ex_per_s = clock.step * cfg.batch_size / max(elapsed, 1e-9)
-    return (
-        f"epoch {epoch}/{cfg.num_epochs} step {clock.step}/{clock.total} "
-        f"{progress_bar(clock.step, clock.total)} loss {float(m['loss']):.4f} | "
-        f"lr {float(m['learning_rate']):.2e} | {ex_per_s:,.0f} ex/s | ETA {format_duration(eta)}"
-    )
-
-
-def _final_predictions(cfg, data: TaskData, steps, params, out_dir: Path, eval_bs, is_main):
+def _final_predictions(data: TaskData, steps, params, out_dir: Path, eval_bs, is_main):
     """Dev and test with the best parameters: metrics per split and the prediction files."""
     pred_dir = out_dir / "predictions"
     results: dict = {"dev": {}, "dev_splits": {}, "test": {}}

@@ -344,3 +344,19 @@ def test_tfds_reader_maps_splits_keys_and_label_names(monkeypatch):
     assert all(c["download"] is False for c in fake.calls)
     with pytest.raises(UserError, match="glue/rte"):
         glue.read_tfds_examples("rte", "/tfds", "dev")
+
+
+def test_undecodable_bytes_and_overlong_fields_name_file_and_line(tmp_path):
+    """Bytes that are not UTF-8, a field over csv's size limit, and a header too narrow for
+    the task's columns are UserErrors naming file:line, not tracebacks."""
+    path = tmp_path / "dev.tsv"
+    header = b"index\tsentence1\tsentence2\tlabel\n"
+    path.write_bytes(header + b"0\ta\tb\tentailment\n1\tcaf\xe9\tb\tentailment\n")
+    with pytest.raises(UserError, match=r"dev.tsv:3: not valid UTF-8"):
+        glue.read_tsv_examples("rte", tmp_path, "dev")
+    path.write_bytes(header + b"0\t" + b"x" * 200_000 + b"\tb\tentailment\n")
+    with pytest.raises(UserError, match=r"dev.tsv:2: field larger than field limit"):
+        glue.read_tsv_examples("rte", tmp_path, "dev")
+    (tmp_path / "test.tsv").write_text("index\n0\n")
+    with pytest.raises(UserError, match=r"test.tsv:2: 1 fields, too few"):
+        glue.read_tsv_examples("sst2", tmp_path, "test")

@@ -177,3 +177,16 @@ def test_entity_scores_edge_cases():
     assert ner.entity_scores([["B-PER", "O"]], [["I-PER", "O"]], strict=False)["f1"] == 1.0
     with pytest.raises(ValueError):
         ner.entity_scores([["O"]], [["O", "O"]])
+
+
+def test_unknown_tag_and_undecodable_bytes_name_file_and_line(tmp_path, tokenizer):
+    """A well-formed tag outside the label list names the file and the word's line (read
+    from a file), and bytes that are not UTF-8 name file:line."""
+    bad = tmp_path / "bad.txt"
+    bad.write_text("-DOCSTART- -X- -X- O\n\nEU NNP I-NP B-ORG\nrejects VBZ I-VP B-DATE\n")
+    sentences = ner.read_conll(bad)
+    with pytest.raises(UserError, match=r"bad.txt:4: tag 'B-DATE' is not in the label list"):
+        ner.convert_sentences(sentences, tokenizer, 16)
+    bad.write_bytes(b"EU NNP I-NP I-ORG\n\nBr\xfcssel NNP I-NP I-LOC\n")
+    with pytest.raises(UserError, match=r"bad.txt:3: not valid UTF-8"):
+        ner.read_conll(bad)

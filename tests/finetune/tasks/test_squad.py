@@ -259,3 +259,22 @@ def test_oracle_recovers_dev_answers(shared_data, tokenizer):
     scores, _ = run_oracle(squad.load_squad(shared_data / "squad" / "dev-v1.1.json"), tokenizer)
     assert scores["exact_match"] >= 99.0, scores
     assert time.perf_counter() - t0 < 20
+
+
+def test_undecodable_and_malformed_squad_files_are_user_errors(tmp_path):
+    """Bytes that are not UTF-8 name file:line; a missing or mistyped key names its entry
+    (e.g. data[0].paragraphs[0].qas[0]) instead of a KeyError during conversion."""
+    path = tmp_path / "bad.json"
+    path.write_bytes(b'{"data": [\n{"title": "caf\xe9"}\n]}')
+    with pytest.raises(UserError, match=r"bad.json:2: not valid UTF-8"):
+        squad.load_squad(path)
+    qa = {"id": "q1", "answers": [{"text": "x", "answer_start": 0}]}
+    path.write_text(json.dumps({"data": [{"paragraphs": [{"context": "x", "qas": [qa]}]}]}))
+    with pytest.raises(
+        UserError, match=r"data\[0\]\.paragraphs\[0\]\.qas\[0\] needs 'question' of type str"
+    ):
+        squad.load_squad(path)
+    qa.update(question="?", answers=[{"text": "x", "answer_start": "0"}])
+    path.write_text(json.dumps({"data": [{"paragraphs": [{"context": "x", "qas": [qa]}]}]}))
+    with pytest.raises(UserError, match=r"answers\[0\] needs 'answer_start' of type int"):
+        squad.load_squad(path)

@@ -18,6 +18,7 @@ from scipy import stats
 
 from jaxbert.data.tokenizer import Tokenizer
 from jaxbert.errors import UserError
+from jaxbert.finetune.tasks import textfile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,11 +162,23 @@ def split_file(task: GlueTask, data_dir: str | Path, split: str) -> Path:
 
 
 def _tsv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) per non-empty line; never treats `"` as quoting."""
+    """(line number, fields) per non-empty line; never treats `"` as quoting.
+
+    Undecodable bytes and over-long fields are UserErrors naming file:line, not tracebacks.
+    """
     with open(path, encoding="utf-8-sig", newline="") as f:
-        for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as e:
+                raise textfile.decode_error(path, e) from None
+            except csv.Error as e:
+                raise UserError(f"{path}:{reader.line_num}: {e}") from None
             if row:
-                yield lineno, row
+                yield reader.line_num, row
 
 
 def _parse_label(task: GlueTask, raw: str, where: str) -> str | float:
@@ -208,7 +221,12 @@ def read_tsv_examples(task: GlueTask | str, data_dir: str | Path, split: str) ->
         where = f"{path}:{lineno}"
         if len(row) != expected:
             raise UserError(f"{where}: malformed GLUE line, {len(row)} fields, expected {expected}")
-        examples.append(_row_to_example(task, split, row, len(examples), where))
+        try:
+            examples.append(_row_to_example(task, split, row, len(examples), where))
+        except IndexError:  # a header with too few columns for this task's layout
+            raise UserError(
+                f"{where}: {len(row)} fields, too few for GLUE {task.name} {split} files"
+            ) from None
     return examples
 
 

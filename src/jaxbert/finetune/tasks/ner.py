@@ -8,13 +8,14 @@ prediction per word, and decoding reads exactly those positions back.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from jaxbert.data.tokenizer import Tokenizer
 from jaxbert.errors import UserError
+from jaxbert.finetune.tasks import textfile
 
 # The HF/TFDS `conll2003` order, so label ids agree with converted checkpoints.
 LABELS: tuple[str, ...] = (
@@ -32,10 +33,20 @@ LABELS: tuple[str, ...] = (
 
 @dataclasses.dataclass(frozen=True)
 class NerSentence:
-    """One sentence: whitespace-free words and their IOB2 tags."""
+    """One sentence: whitespace-free words and their IOB2 tags.
+
+    `source` and `line` (the file and the line of the first word; word k is on line
+    `line + k`) let a later error name file:line; they take no part in equality.
+    """
 
     words: tuple[str, ...]
     tags: tuple[str, ...]
+    source: str = dataclasses.field(default="", compare=False)
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def where(self, k: int, index: int) -> str:
+        """Where word k is: file:line when read from a file, else its sentence index."""
+        return f"{self.source}:{self.line + k}" if self.source else f"sentence {index}, word {k}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +82,15 @@ def _check_tag(tag: str, where: str) -> None:
         raise UserError(f"{where}: NER tag {tag!r} is not O, B-<type> or I-<type>")
 
 
+def _conll_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, whitespace-split fields) per line; bad UTF-8 names file:line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            yield from enumerate((line.split() for line in f), 1)
+    except UnicodeDecodeError as e:
+        raise textfile.decode_error(path, e) from None
+
+
 def read_conll(path: str | Path) -> list[NerSentence]:
     """Reads CoNLL column format (`word ... tag` per line), converting tags to IOB2.
 
@@ -85,27 +105,28 @@ def read_conll(path: str | Path) -> list[NerSentence]:
     sentences: list[NerSentence] = []
     words: list[str] = []
     tags: list[str] = []
+    first = 0  # the line of the sentence's first word
 
     def flush() -> None:
         if words:
-            sentences.append(NerSentence(tuple(words), tuple(iob1_to_iob2(tags))))
+            tags2 = tuple(iob1_to_iob2(tags))
+            sentences.append(NerSentence(tuple(words), tags2, str(path), first))
         words.clear()
         tags.clear()
 
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields or fields[0] == "-DOCSTART-":
-                flush()
-                continue
-            if len(fields) < 2:
-                raise UserError(
-                    f"{path}:{lineno}: malformed CoNLL line {line.rstrip()!r}, "
-                    "expected 'word ... tag'"
-                )
-            _check_tag(fields[-1], f"{path}:{lineno}")
-            words.append(fields[0])
-            tags.append(fields[-1])
+    for lineno, fields in _conll_lines(path):
+        if not fields or fields[0] == "-DOCSTART-":
+            flush()
+            continue
+        if len(fields) < 2:
+            raise UserError(
+                f"{path}:{lineno}: malformed CoNLL line {' '.join(fields)!r}, "
+                "expected 'word ... tag'"
+            )
+        _check_tag(fields[-1], f"{path}:{lineno}")
+        first = first if words else lineno
+        words.append(fields[0])
+        tags.append(fields[-1])
     flush()
     return sentences
 
@@ -160,12 +181,14 @@ def _window_row(pieces, tag_ids, max_seq_length: int, tokenizer: Tokenizer):
     return ids, labels, weights, positions
 
 
-def _label_ids(tags: Sequence[str], label_list: Sequence[str], where: str) -> list[int]:
+def _label_ids(sent: NerSentence, label_list: Sequence[str], s_idx: int) -> list[int]:
     index = {t: i for i, t in enumerate(label_list)}
-    missing = [t for t in tags if t not in index]
-    if missing:
-        raise UserError(f"{where}: tag {missing[0]!r} is not in the label list {list(label_list)}")
-    return [index[t] for t in tags]
+    for k, t in enumerate(sent.tags):
+        if t not in index:
+            raise UserError(
+                f"{sent.where(k, s_idx)}: tag {t!r} is not in the label list {list(label_list)}"
+            )
+    return [index[t] for t in sent.tags]
 
 
 def convert_sentences(
@@ -186,7 +209,7 @@ def convert_sentences(
     rows, metas = [], []
     for s_idx, sent in enumerate(sentences):
         pieces = encode_words(tokenizer, sent.words, cache)
-        tag_ids = _label_ids(sent.tags, label_list, f"sentence {s_idx}")
+        tag_ids = _label_ids(sent, label_list, s_idx)
         for start, end in word_windows([len(p) for p in pieces], max_seq_length - 2):
             ids, labels, weights, pos = _window_row(
                 pieces[start:end], tag_ids[start:end], max_seq_length, tokenizer

@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxbert.data.tokenizer import Tokenizer
 from jaxbert.errors import UserError
+from jaxbert.finetune.tasks import textfile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,11 +65,36 @@ def load_squad(path: str | Path) -> list[dict]:
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise textfile.decode_error(path, e) from None
     except json.JSONDecodeError as e:
         raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise UserError(f"{path}: not a SQuAD file (no top-level 'data' list)")
+    _check_layout(data["data"], path)
     return data["data"]
+
+
+def _check_layout(articles: list, path: Path) -> None:
+    """Every key the readers use, with its type, so a malformed file fails here, naming the
+    entry (JSON gives no line numbers once parsed), not with a KeyError mid-conversion."""
+
+    def need(obj, key: str, kind: type, where: str):
+        if not isinstance(obj, dict) or not isinstance(obj.get(key), kind):
+            raise UserError(f"{path}: {where} needs {key!r} of type {kind.__name__}")
+        return obj[key]
+
+    for a, article in enumerate(articles):
+        for p, para in enumerate(need(article, "paragraphs", list, f"data[{a}]")):
+            where = f"data[{a}].paragraphs[{p}]"
+            need(para, "context", str, where)
+            for q, qa in enumerate(need(para, "qas", list, where)):
+                here = f"{where}.qas[{q}]"
+                need(qa, "id", str, here)
+                need(qa, "question", str, here)
+                for k, answer in enumerate(qa.get("answers") or []):
+                    need(answer, "text", str, f"{here}.answers[{k}]")
+                    need(answer, "answer_start", int, f"{here}.answers[{k}]")
 
 
 def _is_whitespace(c: str) -> bool:
