@@ -43,6 +43,15 @@ def overrides(prepared_dir, out_dir, **extra) -> list[str]:
     return [f"--config.{k}={v}" for k, v in values.items()]
 
 
+def wait_for_logged_steps(metrics: Path, n: int, timeout_s: float = 240) -> None:
+    """Until the running job has logged n steps (so a signal lands mid-training)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and not (
+        metrics.exists() and len(metrics.read_text().splitlines()) >= n
+    ):
+        time.sleep(0.2)
+
+
 def train_losses(out_dir) -> dict[int, float]:
     return {
         r["step"]: r["loss"]
@@ -106,12 +115,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(prepared_dir, tmp_path):
             prepared_dir, tmp_path, **{"train.num_steps": 100000, "checkpoint.every_steps": 100000}
         )
     )
-    metrics = tmp_path / "metrics.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (
-        metrics.exists() and len(metrics.read_text().splitlines()) >= 3
-    ):
-        time.sleep(0.2)
+    wait_for_logged_steps(tmp_path / "metrics.jsonl", 3)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
@@ -211,12 +215,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130_without_a_traceback(prepared_di
     """SIGINT behaves like SIGTERM: a checkpoint at the current step, then exit status 130."""
     long_run = {"train.num_steps": 100000, "checkpoint.every_steps": 100000}
     proc = cli(overrides(prepared_dir, tmp_path, **long_run))
-    metrics = tmp_path / "metrics.jsonl"
-    deadline = time.time() + 240
-    while time.time() < deadline and not (
-        metrics.exists() and len(metrics.read_text().splitlines()) >= 3
-    ):
-        time.sleep(0.2)
+    wait_for_logged_steps(tmp_path / "metrics.jsonl", 3)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out

@@ -24,7 +24,7 @@ from jaxbert.model.heads import (
 )
 from jaxbert.train import step as pretrain_step
 from jaxbert.train.losses import weighted_xent
-from jaxbert.train.step import Loss, ShardedSteps, train_step
+from jaxbert.train.step import Loss, ShardedSteps
 
 Array = jax.Array
 MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids")
@@ -133,12 +133,7 @@ def FinetuneSteps(  # noqa: N802 — reads as the class it builds
 ) -> ShardedSteps:
     """The sharded train state and jitted train/eval steps for one task and mesh."""
     return ShardedSteps(
-        init=functools.partial(pretrain_step.init_state, model, tx, example, inputs=MODEL_INPUTS),
-        train=functools.partial(
-            train_step, loss_fn=task_loss(model, kind), tx=tx, schedule=schedule,
-            accum_steps=accum_steps,
-        ),
-        evaluate=functools.partial(eval_step, model=model, kind=kind),
-        mesh=mesh,
-        rules=rules,
+        functools.partial(pretrain_step.init_state, model, tx, example, inputs=MODEL_INPUTS),
+        task_loss(model, kind), functools.partial(eval_step, model=model, kind=kind), mesh,
+        tx=tx, schedule=schedule, accum_steps=accum_steps, rules=rules,
     )  # fmt: skip

@@ -147,18 +147,18 @@ class ShardedSteps:
     """A sharded train state and jitted train/eval steps (the pjit model), for any task.
 
     `init(rng)` builds the boxed (logically named) initial TrainState; `train(state,
-    batch, rng)` and `eval(params, batch)` are pure. Shardings come from the logical names:
-    parameters and optimizer state by `rules`, the batch over data × fsdp.
+    batch, rng)` is `train_step` with `loss_fn`, and `eval(params, batch)` is `evaluate`:
+    both pure. Shardings come from the logical names: parameters and optimizer state by
+    `rules`, the batch over data × fsdp.
     """
 
     def __init__(
-        self,
-        init: Callable,
-        train: Callable,
-        evaluate: Callable,
-        mesh: Mesh,
-        rules=sharding.LOGICAL_RULES,
-    ):
+        self, init: Callable, loss_fn: Loss, evaluate: Callable, mesh: Mesh, *, tx, schedule,
+        accum_steps: int = 1, rules=sharding.LOGICAL_RULES,
+    ):  # fmt: skip
+        train = functools.partial(
+            train_step, loss_fn=loss_fn, tx=tx, schedule=schedule, accum_steps=accum_steps
+        )
         self.mesh, self.rules, self._init = mesh, rules, init
         self._abstract = jax.eval_shape(functools.partial(init, jax.random.key(0)))  # boxed
         self.state_shardings = sharding.logical_shardings(self._abstract, mesh, rules)
@@ -236,12 +236,7 @@ def CompiledSteps(  # noqa: N802 — reads as the class it builds
 ) -> ShardedSteps:
     """The pretraining model's sharded state and steps."""
     return ShardedSteps(
-        init=functools.partial(init_state, model, tx, example),
-        train=functools.partial(
-            train_step, loss_fn=pretraining_loss(model), tx=tx, schedule=schedule,
-            accum_steps=accum_steps,
-        ),
-        evaluate=functools.partial(eval_step, model=model),
-        mesh=mesh,
-        rules=rules,
+        functools.partial(init_state, model, tx, example), pretraining_loss(model),
+        functools.partial(eval_step, model=model), mesh, tx=tx, schedule=schedule,
+        accum_steps=accum_steps, rules=rules,
     )  # fmt: skip
