@@ -27,10 +27,12 @@ def add_parsers(subparsers) -> None:
 
 
 def run_finetune(args, overrides) -> int:
+    from jaxbert import distributed
     from jaxbert.config import load_config
     from jaxbert.finetune.run import finetune
 
     cfg = load_config(args.config, overrides)
+    distributed.maybe_initialize(cfg.get("distributed"))  # environment (SLURM, TPU pod, JAXBERT_*)
     result = finetune(cfg)
     if result.preempted:  # SIGTERM: checkpointed; the loop printed where and how to resume
         return 0
