@@ -521,6 +521,20 @@ def _hf_tensors(params: Mapping[str, Any], cfg: Any) -> dict[str, np.ndarray]:
     return tensors
 
 
+def check_hf_target(path: str | os.PathLike, overwrite: bool = False) -> pathlib.Path:
+    """`path` as a directory `save_hf_checkpoint` may write: new, empty, or (with
+    `overwrite`) an existing directory — never a file. Callers check before loading."""
+    target = pathlib.Path(path)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target}: exists and is not a directory")
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise UserError(
+            f"{target}: already exists and is not empty (refusing to overwrite it; "
+            "--overwrite / overwrite=True replaces it)"
+        )
+    return target
+
+
 def save_hf_checkpoint(
     params: Mapping[str, Any],
     model_cfg: ml_collections.ConfigDict,
@@ -537,11 +551,7 @@ def save_hf_checkpoint(
     """
     from safetensors.numpy import save_file
 
-    target = pathlib.Path(path)
-    if target.exists() and not target.is_dir():
-        raise UserError(f"{target}: exists and is not a directory")
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise UserError(f"{target}: already exists and is not empty (refusing to overwrite)")
+    target = check_hf_target(path, overwrite)
     hf_config = model_config_to_hf_config(model_cfg)
     tensors = _hf_tensors(_plain_params(params), model_cfg)
     if "cls.predictions.bias" not in tensors:

@@ -46,8 +46,12 @@ _OS_REASONS = {
 
 
 def describe_os_error(e: OSError) -> str:
-    """`PATH: reason` for the user; the path is the one the failing call named."""
-    reason = _OS_REASONS.get(e.errno, e.strerror or type(e).__name__)
+    """`PATH: reason` for the user; the path is the one the failing call named.
+
+    OSErrors raised without an errno (gzip's BadGzipFile, many C extensions) carry their
+    reason only as the message, so that is the fallback before the bare type name.
+    """
+    reason = _OS_REASONS.get(e.errno) or e.strerror or str(e) or type(e).__name__
     paths = [p for p in (e.filename, e.filename2) if p]
     return f"{' → '.join(str(p) for p in paths)}: {reason}" if paths else reason
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-
-import numpy as np
+from pathlib import Path
 
 from jaxbert.errors import UserError
 
@@ -18,6 +17,8 @@ def run_hf_to_jaxbert(args: argparse.Namespace) -> int:
     from jaxbert.checkpoint import save_params
     from jaxbert.convert import load_hf_checkpoint
 
+    if Path(args.dst).exists():  # save_params refuses too, but only after the loading
+        raise UserError(f"{args.dst}: already exists; give a new directory (nothing was written)")
     cfg, params = load_hf_checkpoint(args.src, scan_layers=not args.unscanned)
     save_params(args.dst, params, cfg)
     heads = "with" if "mlm" in params else "without"
@@ -27,8 +28,9 @@ def run_hf_to_jaxbert(args: argparse.Namespace) -> int:
 
 def run_jaxbert_to_hf(args: argparse.Namespace) -> int:
     from jaxbert.checkpoint import load_params
-    from jaxbert.convert import save_hf_checkpoint
+    from jaxbert.convert import check_hf_target, save_hf_checkpoint
 
+    check_hf_target(args.dst, args.overwrite)  # before loading: a refusal should be instant
     cfg, params = load_params(args.src)
     save_hf_checkpoint(params, cfg, args.dst, overwrite=args.overwrite)
     print(f"converted {args.src} → {args.dst} (config.json + model.safetensors)")
@@ -86,45 +88,51 @@ def _add_embed(subparsers) -> None:
     p.add_argument("--file", help="a file with one text per line")
     p.add_argument("--word", help="embed this word in each text (default: whole sentences)")
     p.add_argument("--demo", action="store_true", help="the 'bank' word-sense demo")
-    p.add_argument("--output", help="save the vectors to this .npz file")
+    p.add_argument(
+        "--output",
+        help="save the vectors and texts to this .npz file (.npz is added to other names; "
+        "written beside and renamed into place)",
+    )
     p.set_defaults(func=run_embed)
 
 
 def run_embed(args) -> int:
-    from pathlib import Path
-
+    """Paths are checked before the model is loaded, so a typo in one costs no loading."""
+    from jaxbert import embed
     from jaxbert.data.tokenizer import load_tokenizer
-    from jaxbert.embed import (
-        DEMO_SENTENCES,
-        DEMO_WORD,
-        Embedder,
-        cosine_matrix,
-        format_table,
-    )  # fmt: skip
     from jaxbert.finetune.pretrained import check_vocab, load_pretrained
 
-    texts = list(args.text)
-    if args.file:
-        path = Path(args.file)
-        if not path.is_file():
-            raise UserError(f"--file {path} does not exist")
-        texts += [t.strip() for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+    output = embed.output_path(args.output) if args.output else None
+    _check_exists("--init", args.init, "a jaxbert run or params dir, or a Hugging Face dir")
+    texts = list(args.text) + (embed.read_texts(args.file) if args.file else [])
     word = args.word
     if args.demo:
-        texts, word = texts or list(DEMO_SENTENCES), word or DEMO_WORD
+        texts, word = texts or list(embed.DEMO_SENTENCES), word or embed.DEMO_WORD
     pre = load_pretrained(args.init, args.tokenizer)
     tokenizer = load_tokenizer(pre.tokenizer_path)
     check_vocab(pre.model_cfg, tokenizer, "--tokenizer")
-    embedder = Embedder(pre.model_cfg, pre.bert_params, tokenizer, args.layer, args.combine)
+    embedder = embed.Embedder(pre.model_cfg, pre.bert_params, tokenizer, args.layer, args.combine)
     vectors = embedder.word_vectors(texts, word) if word else embedder.sentence_vectors(texts)
+    print(_similarity_table(embedder, pre, texts, word, vectors, args.combine))
+    if output:
+        embed.save_vectors(output, vectors, texts)
+        print(f"\nvectors saved to {output}")
+    return 0
+
+
+def _similarity_table(embedder, pre, texts, word, vectors, combine) -> str:
+    from jaxbert.embed import cosine_matrix, format_table
+
     what = f'"{word}" in each text' if word else "sentences (mean of sub-token vectors)"
     layers = ", ".join(str(i) for i in embedder.layers)
     title = (
         f"cosine similarity of {what}; layer(s) {layers} of {pre.model_cfg.num_layers} "
-        f"({args.combine}), {vectors.shape[-1]}-dim vectors from {pre.source}"
+        f"({combine}), {vectors.shape[-1]}-dim vectors from {pre.source}"
     )
-    print(format_table(texts, cosine_matrix(vectors), title))
-    if args.output:
-        np.savez(args.output, vectors=vectors, texts=np.asarray(texts))
-        print(f"\nvectors saved to {args.output}")
-    return 0
+    return format_table(texts, cosine_matrix(vectors), title)
+
+
+def _check_exists(flag: str, path: str, what: str) -> None:
+    """A missing input named by the flag the user typed (library messages name config keys)."""
+    if not Path(path).exists():
+        raise UserError(f"{flag} {path}: not found ({what})")
