@@ -36,7 +36,9 @@ def load_config_file(spec: str) -> ml_collections.ConfigDict:
     try:
         cfg = module.get_config(arg) if arg else module.get_config()
     except (AttributeError, KeyError, TypeError, ValueError) as e:  # locked defaults reject typos
-        raise UserError(f"{path}: {e}") from None
+        raise UserError(f"{path}{_user_line(e, file)}: {e}") from None
+    except Exception as e:  # noqa: BLE001 — any other failure inside the user's get_config
+        raise UserError(f"{path}{_user_line(e, file)}: {type(e).__name__}: {e}") from None
     if not isinstance(cfg, ml_collections.ConfigDict):
         raise UserError(f"{path}: get_config() must return an ml_collections.ConfigDict")
     return cfg

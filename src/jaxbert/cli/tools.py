@@ -108,7 +108,7 @@ def run_embed(args) -> int:
     word = args.word
     if args.demo:
         texts, word = texts or list(embed.DEMO_SENTENCES), word or embed.DEMO_WORD
-    pre = load_pretrained(args.init, args.tokenizer)
+    pre = load_pretrained(args.init, args.tokenizer, key="--tokenizer")
     tokenizer = load_tokenizer(pre.tokenizer_path)
     check_vocab(pre.model_cfg, tokenizer, "--tokenizer")
     embedder = embed.Embedder(pre.model_cfg, pre.bert_params, tokenizer, args.layer, args.combine)

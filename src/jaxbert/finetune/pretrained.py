@@ -63,8 +63,24 @@ def _run_tokenizer(path: Path) -> Path | None:
     return None
 
 
-def load_pretrained(init: str, tokenizer: str = "") -> Pretrained:
-    """Model config, `bert` params and tokenizer path of a checkpoint (not for scratch)."""
+def _check_same_tokenizer(given: Path, trained_with: Path | None, key: str) -> None:
+    """An explicit tokenizer must be the one the weights were trained with (same file
+    bytes): another vocabulary of the same size would silently map ids to wrong embeddings."""
+    from jaxbert.data.tokenizer import load_tokenizer
+
+    if trained_with is None or not Path(trained_with).exists():
+        return
+    mine, theirs = load_tokenizer(given), load_tokenizer(trained_with)
+    if mine.fingerprint() != theirs.fingerprint():
+        raise UserError(
+            f"{key}={given} is not the tokenizer these weights were trained with "
+            f"({theirs.path}); leave {key} empty to use it"
+        )
+
+
+def load_pretrained(init: str, tokenizer: str = "", key: str = "config.tokenizer") -> Pretrained:
+    """Model config, `bert` params and tokenizer path of a checkpoint (not for scratch);
+    `key` names the tokenizer setting in errors (`--tokenizer` for the embed command)."""
     from jaxbert import checkpoint, convert
 
     path = resolve_path(init)
@@ -84,9 +100,11 @@ def load_pretrained(init: str, tokenizer: str = "") -> Pretrained:
     tok_path = resolve_path(tokenizer) if tokenizer else default_tok
     if tok_path is None or not Path(tok_path).exists():
         raise UserError(
-            f"no tokenizer found for {path}: set --config.tokenizer (a sentencepiece .model, "
+            f"no tokenizer found for {path}: set {key} (a sentencepiece .model, "
             "a WordPiece vocab.txt or a directory with one)"
         )
+    if tokenizer:
+        _check_same_tokenizer(tok_path, default_tok, key)
     return Pretrained(
         ml_collections.ConfigDict(model_cfg.to_dict()), params["bert"], tok_path, source
     )

@@ -210,6 +210,7 @@ def setup(cfg) -> Run:
     """Validate, then (process 0) write config.json, build the steps and restore or init."""
     mesh, local_batch = validate(cfg)
     out_dir, t = Path(cfg.output_dir), cfg.train
+    train_it = make_iterator(cfg, "train", local_batch, t.seed)  # opens (checks) the shards
     ckpt_dir = cfg.checkpoint.directory or out_dir / "checkpoints"
     ckpt = Checkpointer(ckpt_dir, cfg.checkpoint)
     check_resumable(cfg, ckpt)
@@ -226,7 +227,6 @@ def setup(cfg) -> Run:
         f"({flops.parameter_count(cfg.model) / 1e6:.1f}M params)"
     )
     steps = CompiledSteps(model, tx, schedule, mesh, _example_batch(cfg), t.grad_accum_steps)
-    train_it = make_iterator(cfg, "train", local_batch, t.seed)
     start, state, rng = _restore_or_init(cfg, steps, ckpt, train_it, log)
     return Run(cfg, mesh, steps, ckpt, train_it, state, rng, start, local_batch, log, out_dir,
                start if start else None)  # fmt: skip
