@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
+from jaxbert.cli.common import config_command
 
 
 def add_parsers(subparsers) -> None:
-    p = subparsers.add_parser(
-        "finetune",
-        help="fine-tune on GLUE, CoNLL-2003 NER or SQuAD v1.1",
+    config_command(
+        subparsers, "finetune",
+        summary="fine-tune on GLUE, CoNLL-2003 NER or SQuAD v1.1",
         description="Fine-tune from a config file; override any key with --config.KEY=VALUE, "
         "e.g. `jaxbert finetune --config configs/finetune/glue.py:sst2 "
         "--config.init=runs/cpu_smoke`. config.init is a jaxbert run dir, a Hugging Face "
         "safetensors dir or 'scratch'. Writes metrics.json, predictions/ and best_params/ "
         "to config.output_dir. Checkpoints every config.checkpoint_every_steps, at epoch ends "
         "and on SIGTERM/Ctrl-C; rerunning the same command resumes an unfinished run.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument(
-        "--config",
-        required=True,
-        help="config file, e.g. configs/finetune/glue.py:sst2, configs/finetune/ner.py, "
+        example="configs/finetune/glue.py:sst2, configs/finetune/ner.py, "
         "configs/finetune/squad.py",
-    )
-    p.set_defaults(func=run_finetune, accepts_overrides=True)
+        func=run_finetune,
+    )  # fmt: skip
 
 
 def run_finetune(args, overrides) -> int:

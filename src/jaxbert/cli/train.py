@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
+from jaxbert.cli.common import config_command
 from jaxbert.errors import UserError
 from jaxbert.model.config import SIZES
 
@@ -18,33 +17,29 @@ def add_parsers(subparsers) -> None:
 
 
 def _add_pretrain(subparsers) -> None:
-    p = subparsers.add_parser(
-        "pretrain",
-        help="pretrain BERT (MLM + NSP) from a config file",
+    config_command(
+        subparsers, "pretrain",
+        summary="pretrain BERT (MLM + NSP) from a config file",
         description="Pretrain from a config file; override any key with --config.KEY=VALUE "
         "(e.g. --config.train.num_steps=100). Resumes from the newest checkpoint in "
         "OUTPUT_DIR/checkpoints if there is one; Ctrl-C or SIGTERM saves a checkpoint first.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument(
-        "--config", required=True, help="config file, e.g. configs/pretrain/cpu_smoke.py"
-    )
-    p.set_defaults(func=run_pretrain, accepts_overrides=True)
+        example="configs/pretrain/cpu_smoke.py", func=run_pretrain,
+    )  # fmt: skip
 
 
 def _add_plan(subparsers) -> None:
     from jaxbert.plan import ACCELERATORS as accelerators
     from jaxbert.plan import DEFAULT_MFU
 
-    p = subparsers.add_parser(
-        "plan",
-        help="memory per device and estimated step time for a config on a mesh",
+    p = config_command(
+        subparsers, "plan",
+        summary="memory per device and estimated step time for a config on a mesh",
         description="Parameters, gradients, optimizer state and activations per device "
         "(with and without remat), FLOPs per step and an estimated step time, for a run "
-        "config on a (data, fsdp, tensor) mesh. Nothing is allocated or compiled.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--config", required=True, help="config file[:arg]")
+        "config on a (data, fsdp, tensor) mesh. Nothing is allocated or compiled; the config "
+        "passes the same checks as `jaxbert pretrain`.",
+        example="configs/pretrain/phase1_seq128.py:base", func=run_plan,
+    )  # fmt: skip
     p.add_argument(
         "--mesh",
         help="data,fsdp,tensor; one may be -1 (write --mesh=-1,1,1) or fill; "
@@ -54,7 +49,6 @@ def _add_plan(subparsers) -> None:
     p.add_argument("--accelerator", choices=sorted(accelerators), help="peak FLOP/s and memory")
     p.add_argument("--device-memory-gib", type=float, help="memory per device (GiB)")
     p.add_argument("--mfu", type=float, default=DEFAULT_MFU, help="assumed model FLOPs utilisation")
-    p.set_defaults(func=run_plan, accepts_overrides=True)
 
 
 def run_pretrain(args, overrides) -> int:
