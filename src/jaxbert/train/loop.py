@@ -255,9 +255,8 @@ def pretrain(cfg) -> RunResult:
     with _Preemption() as preemption:
         step, train_metrics, eval_metrics = _train(run, meter, preemption)
     run.ckpt.close()
-    run.log.print(
-        f"trained steps {run.start + 1}..{step} in {format_duration(time.perf_counter() - loop_t0)}"
-    )
+    done = f"steps {run.start + 1}..{step}" if step > run.start else "nothing: already complete"
+    run.log.print(f"trained {done} in {format_duration(time.perf_counter() - loop_t0)}")
     plot = None
     if jax.process_index() == 0 and (run.out_dir / "metrics.jsonl").exists():
         plot = plot_curves(run.out_dir / "metrics.jsonl", run.out_dir / "curves.png")
