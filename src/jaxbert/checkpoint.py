@@ -109,10 +109,9 @@ class Checkpointer:
     def newest_config(self) -> tuple[int, dict] | None:
         """(step, saved run config) of the newest step whose config reads; None if none."""
         for step in reversed(self.steps()):
-            path = Path(str(self.directory)) / str(step) / "config" / "metadata"
             try:
-                return step, json.loads(path.read_text())
-            except (OSError, ValueError):
+                return step, read_config(Path(str(self.directory)), step).to_dict()
+            except (OSError, ValueError):  # UserError (no saved config) is a ValueError
                 continue
         return None
 

@@ -47,17 +47,25 @@ def forward(model, params, batch, rng=None) -> dict[str, Array]:
     return out if isinstance(out, dict) else {"logits": out}
 
 
+def loss_weights(kind: str, batch: dict) -> Array:
+    """Float32 weight of each loss term: per example, or per labeled token for token tasks
+    (padding rows weigh 0)."""
+    w = batch["weight"].astype(jnp.float32)
+    if kind == "token":
+        return batch["label_weights"].astype(jnp.float32) * w[:, None]
+    return w
+
+
 def loss_sums(kind: str, outputs: dict, batch: dict) -> tuple[Array, Array]:
     """(Σ weight·loss, Σ weight) in float32; the loss is per example or per labeled token."""
-    w = batch["weight"].astype(jnp.float32)
+    w = loss_weights(kind, batch)
     if kind == "classification":
         return weighted_xent(outputs["logits"], batch["label"], w)[0], jnp.sum(w)
     if kind == "regression":
         err = outputs["logits"][:, 0].astype(jnp.float32) - batch["label"].astype(jnp.float32)
         return jnp.sum(w * err * err), jnp.sum(w)
     if kind == "token":
-        tw = batch["label_weights"].astype(jnp.float32) * w[:, None]
-        return weighted_xent(outputs["logits"], batch["labels"], tw)[0], jnp.sum(tw)
+        return weighted_xent(outputs["logits"], batch["labels"], w)[0], jnp.sum(w)
     start = weighted_xent(outputs["start_logits"], batch["start_positions"], w)[0]
     end = weighted_xent(outputs["end_logits"], batch["end_positions"], w)[0]
     return (start + end) / 2, jnp.sum(w)
@@ -81,18 +89,10 @@ def task_loss(model, kind: str) -> Loss:
 
     return Loss(
         sums=sums,
-        totals=lambda b: {"count": jnp.maximum(loss_sums_count(kind, b), 1.0)},
+        totals=lambda b: {"count": jnp.maximum(jnp.sum(loss_weights(kind, b)), 1.0)},
         combine=lambda s, t: s["loss"] / t["count"],
         report=lambda s, t: {"loss": s["loss"] / t["count"]},
     )
-
-
-def loss_sums_count(kind: str, batch: dict) -> Array:
-    """Σ weight of the batch: examples, or labeled tokens for token tasks."""
-    w = batch["weight"].astype(jnp.float32)
-    if kind == "token":
-        return jnp.sum(batch["label_weights"].astype(jnp.float32) * w[:, None])
-    return jnp.sum(w)
 
 
 def eval_step(params, batch: dict, *, model, kind: str) -> tuple[dict, Array, Array]:
