@@ -181,7 +181,7 @@ DATA_CASES = [
     Case("inspect-n-0", f"{INSPECT} --n 0", r"--n must be >= 1", guards=PREP_GUARD),
     Case("inspect-mask-prob-0.9", f"{INSPECT} --mask-prob 0.9", r"--mask-prob.*0\.9"),
     Case("inspect-seq-4", f"{INSPECT} --max-seq-length 4", r"--max-seq-length"),
-    Case("inspect-preds-0", f"{INSPECT} --max-predictions-per-seq 0",
+    Case("inspect-preds-neg", f"{INSPECT} --max-predictions-per-seq -1",
          r"--max-predictions-per-seq"),
     Case("inspect-missing-prepared", "data inspect --prepared {root}/nope --out "
          "{root}/i.jsonl", r"nope", guards=("{root}/i.jsonl",)),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxbert.data import masking, rng
+from jaxbert.data.pipeline import derived_max_predictions
 
 VOCAB, SEQ, ROWS, MAX_PRED = 1000, 128, 2048, 20
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
@@ -40,15 +41,17 @@ def _mask(ids, input_mask, mode="token", random_token="unigram", keys=None, **kw
     special, word_start, unigram = _tables()
     sampler = masking.ReplacementSampler.create(random_token, unigram, special)
     keys = np.arange(len(ids), dtype=np.uint64) if keys is None else keys
+    kwargs.setdefault("max_predictions", MAX_PRED)
     return masking.mask_tokens(
         ids, input_mask, keys, special_table=special, word_start_table=word_start,
-        sampler=sampler, mask_id=MASK, mode=mode, max_predictions=MAX_PRED, **kwargs,
+        sampler=sampler, mask_id=MASK, mode=mode, **kwargs,
     )  # fmt: skip
 
 
 def _selected(out, ids):
     sel = np.zeros(ids.shape, dtype=bool)
-    rows = np.repeat(np.arange(len(ids)), MAX_PRED).reshape(-1, MAX_PRED)
+    n_pred = out["masked_positions"].shape[1]
+    rows = np.repeat(np.arange(len(ids)), n_pred).reshape(-1, n_pred)
     w = out["masked_weights"] > 0
     sel[rows[w], out["masked_positions"][w]] = True
     return sel
@@ -78,10 +81,26 @@ def test_token_masking_selects_15_percent_of_non_special_tokens():
     assert np.array_equal(per_row, budget)
 
 
-def test_80_10_10_split_of_selected_tokens():
-    """Of the selected tokens, 80% ± 2% become [MASK], 10% ± 2% random, 10% ± 2% unchanged."""
+@pytest.mark.parametrize("mask_prob", [0.15, 0.3, 0.4])
+def test_selection_rate_holds_at_high_masking_rates(mask_prob):
+    """With max_predictions derived from mask_prob (config value 0), token masking selects
+    mask_prob ± 1% of non-special tokens at 15%, 30% and 40%: the cap never bites."""
     ids, input_mask = _batch()
-    out = _mask(ids, input_mask)
+    max_pred = derived_max_predictions(mask_prob, SEQ)
+    out = _mask(ids, input_mask, mask_prob=mask_prob, max_predictions=max_pred)
+    candidates = (input_mask > 0) & ~_tables()[0][ids]
+    assert abs(out["masked_weights"].sum() / candidates.sum() - mask_prob) < 0.01
+    budget = np.maximum(1, np.rint(candidates.sum(axis=1) * mask_prob))
+    assert np.array_equal(out["masked_weights"].sum(axis=1), budget)
+
+
+@pytest.mark.parametrize("mask_prob", [0.15, 0.3, 0.4])
+def test_80_10_10_split_of_selected_tokens(mask_prob):
+    """Of the selected tokens, 80% ± 2% become [MASK], 10% ± 2% random, 10% ± 2% unchanged,
+    at every masking rate."""
+    ids, input_mask = _batch()
+    max_pred = derived_max_predictions(mask_prob, SEQ)
+    out = _mask(ids, input_mask, mask_prob=mask_prob, max_predictions=max_pred)
     w = out["masked_weights"] > 0
     now = np.take_along_axis(out["input_ids"], out["masked_positions"], axis=1)[w]
     was = out["masked_ids"][w]

@@ -101,9 +101,14 @@ def _add_data_inspect(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help=">= 0")
     p.add_argument("--max-seq-length", type=int, default=128, help=">= 8")
     p.add_argument(
-        "--max-predictions-per-seq", type=int, default=20, help="in [1, --max-seq-length]"
-    )
+        "--max-predictions-per-seq", type=int, default=0,
+        help="in [0, --max-seq-length]; 0 (default) = derived from --mask-prob",
+    )  # fmt: skip
     p.add_argument("--mask-prob", type=float, default=0.15, help="in (0, 0.8]")
+    p.add_argument(
+        "--packing", choices=("pairs", "full_sentences", "doc_sentences"), default="pairs",
+        help="sentence pairs with NSP labels (google-bert) or packed windows (RoBERTa)",
+    )  # fmt: skip
     p.add_argument("--masking", choices=("token", "whole_word", "span"), default="token")
     p.add_argument("--random-token", choices=("unigram", "uniform"), default="unigram")
     p.add_argument("--short-seq-prob", type=float, default=0.1, help="in [0, 1]")
@@ -224,6 +229,7 @@ def data_inspect(args: argparse.Namespace) -> int:
         max_seq_length=args.max_seq_length, max_predictions_per_seq=args.max_predictions_per_seq,
         mask_prob=args.mask_prob, masking=args.masking, random_token=args.random_token,
         short_seq_prob=args.short_seq_prob, eval_fraction=args.eval_fraction,
+        packing=args.packing, objective="mlm_nsp" if args.packing == "pairs" else "mlm",
     )  # fmt: skip
     print(json.dumps(summary, indent=2))
     print(f"data inspect: wrote {args.n} examples to {args.out}", file=sys.stderr)
@@ -242,7 +248,7 @@ def _check_inspect_flags(args: argparse.Namespace) -> None:
         ("--max-seq-length", args.max_seq_length, args.max_seq_length >= 8, ">= 8"),
         (
             "--max-predictions-per-seq", args.max_predictions_per_seq,
-            1 <= args.max_predictions_per_seq <= args.max_seq_length, "in [1, --max-seq-length]",
+            0 <= args.max_predictions_per_seq <= args.max_seq_length, "in [0, --max-seq-length]",
         ),
         ("--mask-prob", args.mask_prob, 0 < args.mask_prob <= 0.8, "in (0, 0.8]"),
         ("--short-seq-prob", args.short_seq_prob, 0 <= args.short_seq_prob <= 1, "in [0, 1]"),

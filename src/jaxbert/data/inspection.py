@@ -44,10 +44,12 @@ def records(batch: dict[str, np.ndarray], tok: Tokenizer) -> list[dict[str, Any]
         for key in _SEQUENCE_FIELDS + _PREDICTION_FIELDS:
             rec[key] = batch[key][i].tolist()
         rec["next_sentence_label"] = int(batch["next_sentence_label"][i])
-        for key in ("doc_a", "doc_b"):
-            rec[key] = int(batch[key][i])
+        for key in ("doc_a", "doc_b", "window"):  # pairs have doc_b, packed windows window
+            if key in batch:
+                rec[key] = int(batch[key][i])
         for key in ("sent_a", "sent_b"):
-            rec[key] = batch[key][i].tolist()
+            if key in batch:
+                rec[key] = batch[key][i].tolist()
         out.append(rec)
     return out
 
@@ -64,10 +66,8 @@ def summarize(batch: dict[str, np.ndarray], tok: Tokenizer, unigram_counts: np.n
     replaced = now[~is_mask & ~kept]
     freq = np.where(tok.special_table, 0, unigram_counts).astype(np.float64)
     top100 = np.argsort(-freq)[:100]
-    is_next = batch["next_sentence_label"] == 0
-    adjacent = (batch["doc_a"] == batch["doc_b"]) & (batch["sent_a"][:, 1] == batch["sent_b"][:, 0])
     n_selected = max(int(weights.sum()), 1)
-    return {
+    stats = {
         "examples": int(len(original)),
         "selected_fraction_of_non_special": float(weights.sum() / max(real.sum(), 1)),
         "mask_fraction": float(is_mask.sum() / n_selected),
@@ -80,9 +80,21 @@ def summarize(batch: dict[str, np.ndarray], tok: Tokenizer, unigram_counts: np.n
         else 0.0,
         "unigram_mass_of_top100_tokens": float(freq[top100].sum() / max(freq.sum(), 1)),
         "uniform_mass_of_top100_tokens": float(100 / max((~tok.special_table).sum(), 1)),
+        "mean_real_tokens": float(batch["input_mask"].sum(axis=1).mean()),
+        "real_token_share": float(batch["input_mask"].mean()),
+    }
+    return stats | _pair_stats(batch)
+
+
+def _pair_stats(batch: dict[str, np.ndarray]) -> dict:
+    """NSP statistics, for sentence pairs only (packed windows have no pairs)."""
+    if "sent_a" not in batch:
+        return {}
+    is_next = batch["next_sentence_label"] == 0
+    adjacent = (batch["doc_a"] == batch["doc_b"]) & (batch["sent_a"][:, 1] == batch["sent_b"][:, 0])
+    return {
         "random_next_fraction": float(1 - is_next.mean()),
         "is_next_adjacent_fraction": float(adjacent[is_next].mean()) if is_next.any() else 1.0,
-        "mean_real_tokens": float(batch["input_mask"].sum(axis=1).mean()),
     }
 
 

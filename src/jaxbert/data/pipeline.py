@@ -30,6 +30,7 @@ import numpy as np
 
 from jaxbert.data import instances as instances_lib
 from jaxbert.data import masking as masking_lib
+from jaxbert.data import packing as packing_lib
 from jaxbert.data import rng as rng_lib
 from jaxbert.data.store import PreparedCorpus
 from jaxbert.data.tokenizer import load_tokenizer
@@ -54,8 +55,14 @@ def default_data_config() -> ml_collections.ConfigDict:
         {
             "prepared_dir": "",
             "max_seq_length": 128,
-            "max_predictions_per_seq": 20,
+            "max_predictions_per_seq": 20,  # 0 = derived from mask_prob × max_seq_length
             "mask_prob": 0.15,
+            "objective": "mlm_nsp",  # mlm_nsp (google-bert) | mlm (no NSP head or loss)
+            "packing": "pairs",  # pairs | full_sentences | doc_sentences (see packing.py)
+            # The held-out set every run reports, whatever its training masking or packing:
+            # so runs of different recipes compare on one number.
+            "eval_packing": "doc_sentences",
+            "eval_mask_prob": 0.15,
             "masking": "token",  # token | whole_word | span
             "random_token": "unigram",  # unigram | uniform
             "short_seq_prob": 0.1,
@@ -66,26 +73,63 @@ def default_data_config() -> ml_collections.ConfigDict:
     )
 
 
+OBJECTIVES = ("mlm_nsp", "mlm")
+
+
+def derived_max_predictions(mask_prob: float, max_seq_length: int) -> int:
+    """The most predictions masking can ask for: mask_prob of a full packed window."""
+    return max(1, round(mask_prob * (max_seq_length - 2)))
+
+
 def validate_data_config(cfg: Any) -> dict:
-    """Reads and checks the data config; errors name the key (`config.data.KEY`)."""
+    """Reads and checks the data config (errors name `config.data.KEY`); returns it with
+    `max_predictions_per_seq=0` resolved."""
     defaults = default_data_config()
-    c = {k: getattr(cfg, k, defaults[k]) for k in defaults}
-    checks = [
-        (c["masking"] in masking_lib.MASKING_MODES, f"one of {masking_lib.MASKING_MODES}"),
-        (c["random_token"] in masking_lib.RANDOM_TOKEN_MODES, "unigram or uniform"),
-        (0 < c["mask_prob"] <= 0.8, "in (0, 0.8]"),
-        (0 <= c["short_seq_prob"] <= 1, "in [0, 1]"),
-        (8 <= c["max_seq_length"] <= 512 * 16, "in [8, 8192]"),
-        (1 <= c["max_predictions_per_seq"] <= c["max_seq_length"], "in [1, max_seq_length]"),
-        (c["num_workers"] >= 0, ">= 0"),
-        (0 <= c["eval_fraction"] < 1, "in [0, 1)"),
-    ]
-    keys = ["masking", "random_token", "mask_prob", "short_seq_prob", "max_seq_length"]
-    keys += ["max_predictions_per_seq", "num_workers", "eval_fraction"]
-    for key, (ok, want) in zip(keys, checks, strict=True):
+    read = cfg.get if hasattr(cfg, "get") else lambda k, d: getattr(cfg, k, d)
+    c = {k: read(k, defaults[k]) for k in defaults}
+    modes = packing_lib.PACKING_MODES
+    checks = {
+        "masking": (c["masking"] in masking_lib.MASKING_MODES, f"one of {masking_lib.MASKING_MODES}"),
+        "random_token": (c["random_token"] in masking_lib.RANDOM_TOKEN_MODES, "unigram or uniform"),
+        "objective": (c["objective"] in OBJECTIVES, f"one of {OBJECTIVES}"),
+        "packing": (c["packing"] in modes, f"one of {modes}"),
+        "eval_packing": (c["eval_packing"] in modes, f"one of {modes}"),
+        "mask_prob": (0 < c["mask_prob"] <= 0.8, "in (0, 0.8]"),
+        "eval_mask_prob": (0 < c["eval_mask_prob"] <= 0.8, "in (0, 0.8]"),
+        "short_seq_prob": (0 <= c["short_seq_prob"] <= 1, "in [0, 1]"),
+        "max_seq_length": (8 <= c["max_seq_length"] <= 512 * 16, "in [8, 8192]"),
+        "max_predictions_per_seq": (
+            0 <= c["max_predictions_per_seq"] <= c["max_seq_length"],
+            "in [0, max_seq_length] (0 = derived from mask_prob)",
+        ),
+        "num_workers": (c["num_workers"] >= 0, ">= 0"),
+        "eval_fraction": (0 <= c["eval_fraction"] < 1, "in [0, 1)"),
+    }  # fmt: skip
+    for key, (ok, want) in checks.items():
         if not ok:
             raise UserError(f"config.data.{key}={c[key]!r} must be {want}")
+    if c["objective"] == "mlm_nsp" and c["packing"] != "pairs":
+        raise UserError(
+            f"config.data.objective='mlm_nsp' needs config.data.packing='pairs' (NSP labels "
+            f"sentence pairs), got {c['packing']!r}; use objective='mlm' for packed text"
+        )
+    needed = derived_max_predictions(c["mask_prob"], c["max_seq_length"])
+    if c["max_predictions_per_seq"] == 0:
+        c["max_predictions_per_seq"] = needed
+    elif c["max_predictions_per_seq"] < needed:
+        raise UserError(
+            f"config.data.max_predictions_per_seq={c['max_predictions_per_seq']} is too small "
+            f"for mask_prob={c['mask_prob']} × max_seq_length={c['max_seq_length']} (needs "
+            f">= {needed}; set it to 0 to derive it)"
+        )
     return c
+
+
+def eval_data_config(c: dict) -> dict:
+    """The fixed held-out set (`eval_packing`, `eval_mask_prob`, token masking)."""
+    out = {**c, "packing": c["eval_packing"], "mask_prob": c["eval_mask_prob"], "masking": "token"}
+    out["max_predictions_per_seq"] = derived_max_predictions(out["mask_prob"], c["max_seq_length"])
+    return out
 
 
 def split_documents(num_documents: int, eval_fraction: float, split: str) -> np.ndarray:
@@ -120,6 +164,7 @@ class BatchSource:
                 f"none for process {process_index} of {process_count}"
             )
         self._tables: dict[int, np.ndarray] = {}
+        self._packs: dict[int, packing_lib.PackedEpoch] = {}
         self.batches_per_epoch = max(1, len(self.epoch_table(0)) // batch_size)
         self._load_vocab_tables()
 
@@ -133,7 +178,7 @@ class BatchSource:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_tables"] = {}
+        state["_tables"], state["_packs"] = {}, {}
         for key in ("cls_id", "sep_id", "mask_id", "special_table", "word_start_table"):
             state.pop(key)
         state.pop("sampler")
@@ -143,25 +188,51 @@ class BatchSource:
         self.__dict__.update(state)
         self._load_vocab_tables()
 
+    @property
+    def packed(self) -> bool:
+        return self.cfg["packing"] != "pairs"
+
     def epoch_table(self, epoch: int) -> np.ndarray:
-        """This process's instances of `epoch`, shuffled (cached, two epochs kept)."""
+        """This process's instances of `epoch`, shuffled (cached, two epochs kept): pair
+        rows (`instances.INSTANCE_FIELDS`) or, packed, window indices into `self._packs`."""
         if epoch not in self._tables:
-            table = instances_lib.create_instances(
-                self.corpus.doc_sentence_start,
-                self.corpus.sentence_lengths,
-                self.local_docs,
-                self.split_docs,
-                max_seq_length=self.cfg["max_seq_length"],
-                short_seq_prob=self.cfg["short_seq_prob"],
-                seed=self.seed,
-                epoch=epoch,
-            )
+            if self.packed:
+                pack = packing_lib.pack_epoch(
+                    self.corpus, self.local_docs, mode=self.cfg["packing"],
+                    window=self.cfg["max_seq_length"] - 2, seed=self.seed, epoch=epoch,
+                    process_index=self.process_index,
+                )  # fmt: skip
+                self._packs = {k: v for k, v in self._packs.items() if k == epoch - 1}
+                self._packs[epoch] = pack
+                table = np.arange(pack.num_windows, dtype=np.int64)[:, None]
+            else:
+                table = self._pair_table(epoch)
             order = np.random.default_rng([self.seed, epoch, self.process_index, 7]).permutation(
                 len(table)
             )
             self._tables = {k: v for k, v in self._tables.items() if k == epoch - 1}
             self._tables[epoch] = table[order]
         return self._tables[epoch]
+
+    def _pair_table(self, epoch: int) -> np.ndarray:
+        return instances_lib.create_instances(
+            self.corpus.doc_sentence_start,
+            self.corpus.sentence_lengths,
+            self.local_docs,
+            self.split_docs,
+            max_seq_length=self.cfg["max_seq_length"],
+            short_seq_prob=self.cfg["short_seq_prob"],
+            seed=self.seed,
+            epoch=epoch,
+        )
+
+    def _sequences(self, rows: np.ndarray, keys: np.ndarray, epoch: int) -> dict:
+        ids = {"max_seq_length": self.cfg["max_seq_length"], "cls_id": self.cls_id}
+        ids["sep_id"] = self.sep_id
+        if self.packed:
+            self.epoch_table(epoch)  # makes sure the epoch's stream is built
+            return packing_lib.assemble_packed(self.corpus, self._packs[epoch], rows[:, 0], **ids)
+        return instances_lib.assemble_pairs(self.corpus, rows, keys, **ids)
 
     def __call__(self, g: int) -> dict[str, np.ndarray]:
         epoch, b = divmod(int(g), self.batches_per_epoch)
@@ -170,31 +241,32 @@ class BatchSource:
         rows = table[example % len(table)]
         keys = rng_lib.derive(self.seed, self.process_index, epoch, example)
         cfg = self.cfg
-        pairs = instances_lib.assemble_pairs(
-            self.corpus, rows, keys, max_seq_length=cfg["max_seq_length"],
-            cls_id=self.cls_id, sep_id=self.sep_id,
-        )  # fmt: skip
+        seqs = self._sequences(rows, keys, epoch)
         masked = masking_lib.mask_tokens(
-            pairs["input_ids"], pairs["input_mask"], keys,
+            seqs["input_ids"], seqs["input_mask"], keys,
             special_table=self.special_table, word_start_table=self.word_start_table,
             sampler=self.sampler, mask_id=self.mask_id, mode=cfg["masking"],
             mask_prob=cfg["mask_prob"], max_predictions=cfg["max_predictions_per_seq"],
         )  # fmt: skip
-        batch = {**pairs, **masked}
+        batch = {**seqs, **masked}
         if self.debug:
-            return self._debug_fields(batch, pairs["input_ids"], rows, epoch, example)
+            return self._debug_fields(batch, seqs, rows, epoch, example)
         return {k: batch[k] for k in BATCH_KEYS}
 
-    def _debug_fields(self, batch, original_ids, rows, epoch, example) -> dict:
-        """Extra fields for `jaxbert data inspect` and tests (document-local sentence ids)."""
+    def _debug_fields(self, batch, seqs, rows, epoch, example) -> dict:
+        """Extra fields for `jaxbert data inspect` and tests: pairs get document-local
+        sentence ranges, packed windows their index and first document."""
         out = {k: batch[k] for k in BATCH_KEYS}
+        out["original_ids"] = seqs["input_ids"]
+        out["epoch"] = np.full(len(rows), epoch)
+        out["example_index"] = example
+        if self.packed:
+            out["window"], out["doc_a"] = rows[:, 0], seqs["first_doc"]
+            return out
         first = self.corpus.doc_sentence_start
-        out["original_ids"] = original_ids
         out["doc_a"], out["doc_b"] = rows[:, 0], rows[:, 3]
         out["sent_a"] = rows[:, 1:3] - first[rows[:, 0]][:, None]
         out["sent_b"] = rows[:, 4:6] - first[rows[:, 3]][:, None]
-        out["epoch"] = np.full(len(rows), epoch)
-        out["example_index"] = example
         return out
 
 
@@ -245,7 +317,8 @@ class PretrainIterator:
         return {"next_batch": self._next_batch, **self._identity}
 
     def set_state(self, state: dict) -> None:
-        mismatched = [k for k, v in self._identity.items() if state.get(k) != v]
+        # A key the saved state lacks predates it and had its default value then.
+        mismatched = [k for k, v in self._identity.items() if state.get(k, v) != v]
         if mismatched:
             diffs = ", ".join(f"{k}: saved {state.get(k)!r} vs now {self._identity[k]!r}"
                               for k in mismatched)  # fmt: skip
@@ -269,9 +342,13 @@ def make_pretrain_iterator(
     process_count: int = 1,
     split: str = "train",
     debug: bool = False,
+    held_out_set: bool = False,
+    packing: str | None = None,
 ) -> PretrainIterator:
     """Batches of `BATCH_KEYS` (per-process `batch_size`), forever; see the module doc.
 
+    `held_out_set=True` reads the fixed eval recipe (`eval_data_config`); `packing`
+    overrides the packing mode (the NSP eval of a packed-eval run reads pairs).
     `debug=True` adds original_ids, doc_a/doc_b, sent_a/sent_b (document-local sentence
     ranges [start, end)), epoch and example_index, for inspection.
     """
@@ -282,6 +359,10 @@ def make_pretrain_iterator(
     if not 0 <= process_index < process_count:
         raise UserError(f"process_index {process_index} not in [0, {process_count})")
     cfg = validate_data_config(data_cfg)
+    if held_out_set:
+        cfg = eval_data_config(cfg)
+    if packing is not None:
+        cfg["packing"] = packing
     source = BatchSource(
         cfg, batch_size=batch_size, seed=seed, process_index=process_index,
         process_count=process_count, split=split, debug=debug,
@@ -289,4 +370,5 @@ def make_pretrain_iterator(
     identity = {"seed": seed, "batch_size": batch_size, "split": split}
     identity |= {"process_index": process_index, "process_count": process_count}
     identity |= {k: cfg[k] for k in ("max_seq_length", "max_predictions_per_seq", "masking")}
+    identity |= {"packing": cfg["packing"]}
     return PretrainIterator(source, cfg["num_workers"], cfg["prefetch"], identity)

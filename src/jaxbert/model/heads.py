@@ -70,9 +70,11 @@ class MLMHead(nn.Module):
 
 
 class BertForPreTraining(nn.Module):
-    """Masked-LM logits at `masked_positions` (or every position if None) and NSP logits."""
+    """Masked-LM logits at `masked_positions` (or every position if None) and, with `nsp`,
+    NSP logits (`data.objective=mlm` builds no NSP head: RoBERTa's objective)."""
 
     cfg: ModelConfig
+    nsp: bool = True
     __post_init__ = typed_config_post_init
 
     @nn.compact
@@ -83,9 +85,11 @@ class BertForPreTraining(nn.Module):
         sequence, pooled = bert(input_ids, input_mask, segment_ids, deterministic)
         if masked_positions is not None:
             sequence = gather_positions(sequence, masked_positions)
-        mlm_logits = MLMHead(self.cfg, name="mlm")(sequence, bert.attend)
-        nsp_logits = output_dense(self.cfg, 2, "nsp", "embed_out")(pooled).astype(jnp.float32)
-        return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
+        out = {"mlm_logits": MLMHead(self.cfg, name="mlm")(sequence, bert.attend)}
+        if self.nsp:
+            nsp = output_dense(self.cfg, 2, "nsp", "embed_out")(pooled)
+            out["nsp_logits"] = nsp.astype(jnp.float32)
+        return out
 
 
 class BertForSequenceClassification(nn.Module):

@@ -86,7 +86,9 @@ def check_model_and_data(cfg: Any, mesh_shape: dict[str, int], processes: int = 
 def _check_data(cfg: Any) -> None:
     from jaxbert.data.pipeline import validate_data_config
 
-    validate_data_config(cfg.data)
+    resolved = validate_data_config(cfg.data)
+    if cfg.data.get("max_predictions_per_seq") == 0:  # derived: every later reader sees it
+        cfg.data.max_predictions_per_seq = resolved["max_predictions_per_seq"]
     seq, positions = cfg.data.max_seq_length, cfg.model.max_position_embeddings
     if seq > positions:
         raise UserError(
@@ -147,11 +149,12 @@ def _check_same_tokenizer(path: str, data_tok: dict, prepared_dir: str) -> None:
 # tokenization and batch shape. (dtype and remat change numerics or memory, not the model.)
 _RUN_IDENTITY = {
     "model": None,  # every model key except the two below
-    "data": ("max_seq_length", "max_predictions_per_seq", "prepared_dir"),
+    "data": ("max_seq_length", "max_predictions_per_seq", "prepared_dir", "objective"),
     "train": ("batch_size", "seed"),
     "optimizer": ("name",),
 }
 _MODEL_FREE = ("dtype", "remat_policy")
+_IDENTITY_DEFAULTS = {("data", "objective"): "mlm_nsp"}
 
 
 def identity_differences(saved: dict, cfg: Any) -> list[str]:
@@ -164,7 +167,9 @@ def identity_differences(saved: dict, cfg: Any) -> list[str]:
         for key in keys:
             if section == "model" and key in _MODEL_FREE:
                 continue
-            if old.get(key) != new.get(key):
+            # A key a saved config lacks predates it: it had the value that is now default.
+            default = _IDENTITY_DEFAULTS.get((section, key))
+            if old.get(key, default) != new.get(key, default):
                 out.append(f"config.{section}.{key}: {old.get(key)!r} → {new.get(key)!r}")
     if saved.get("tokenizer", "") != now.get("tokenizer", ""):
         out.append(f"config.tokenizer: {saved.get('tokenizer')!r} → {now.get('tokenizer')!r}")

@@ -29,12 +29,15 @@ def progress_bar(done: int, total: int, width: int = 20) -> str:
 def progress_line(step: int, total: int, m: dict, eta_s: float) -> str:
     parts = [
         f"step {step}/{total} {progress_bar(step, total)}",
-        f"loss {m['loss']:.4f} (mlm {m['mlm_loss']:.4f} nsp {m['nsp_loss']:.4f})",
-        f"acc mlm {m['mlm_accuracy']:.3f} nsp {m['nsp_accuracy']:.3f}",
+        f"loss {m['loss']:.4f} (mlm {m['mlm_loss']:.4f}"
+        + (f" nsp {m['nsp_loss']:.4f})" if "nsp_loss" in m else ")"),
+        f"acc mlm {m['mlm_accuracy']:.3f}"
+        + (f" nsp {m['nsp_accuracy']:.3f}" if "nsp_accuracy" in m else ""),
         f"lr {m['learning_rate']:.2e}",
     ]
     if "tokens_per_s" in m:
-        parts.append(f"{m['tokens_per_s']:,.0f} tok/s")
+        real = f" ({m['real_tokens_per_s']:,.0f} real)" if "real_tokens_per_s" in m else ""
+        parts.append(f"{m['tokens_per_s']:,.0f} tok/s{real}")
     if "mfu" in m:
         parts.append(f"MFU {100 * m['mfu']:.1f}%")
     parts.append(f"ETA {format_duration(eta_s)}")
@@ -103,10 +106,12 @@ def plot_curves(metrics_path: Path, out_png: Path) -> Path | None:
         if not rows:
             continue
         steps = [r["step"] for r in rows]
-        for key in ("mlm_loss", "nsp_loss"):
-            ax_loss.plot(steps, [r[key] for r in rows], style, label=f"{split} {key}")
-        for key in ("mlm_accuracy", "nsp_accuracy"):
-            ax_acc.plot(steps, [r[key] for r in rows], style, label=f"{split} {key}")
+        for ax, keys in (
+            (ax_loss, ("mlm_loss", "nsp_loss")),
+            (ax_acc, ("mlm_accuracy", "nsp_accuracy")),
+        ):
+            for key in (k for k in keys if k in rows[-1]):
+                ax.plot(steps, [r.get(key) for r in rows], style, label=f"{split} {key}")
     ax_loss.set(xlabel="step", ylabel="loss", title="Loss")
     ax_acc.set(xlabel="step", ylabel="accuracy", title="Accuracy", ylim=(0, 1))
     for ax in (ax_loss, ax_acc):

@@ -73,8 +73,8 @@ class _Preemption:
             signal.signal(sig, previous)
 
 
-def make_iterator(cfg, split: str, batch_size: int, seed: int):
-    """Host-local batches for this process."""
+def make_iterator(cfg, split: str, batch_size: int, seed: int, packing: str | None = None):
+    """Host-local batches for this process: eval reads the fixed held-out set."""
     d = cfg.data
     if d.source == "synthetic":
         from jaxbert.data.synthetic import SyntheticIterator
@@ -101,6 +101,8 @@ def make_iterator(cfg, split: str, batch_size: int, seed: int):
         process_index=jax.process_index(),
         process_count=jax.process_count(),
         split=split,
+        held_out_set=split == "eval",
+        packing=packing,
     )
 
 
@@ -109,12 +111,25 @@ def _finite(metrics: dict) -> bool:
 
 
 def evaluate(cfg, steps: CompiledSteps, params, batch_size: int) -> dict:
-    it = make_iterator(cfg, "eval", batch_size, cfg.train.seed)
+    """Held-out metrics on the fixed eval set (`data.eval_packing` at `data.eval_mask_prob`),
+    the same for every recipe; an NSP model's NSP metrics come from held-out pairs."""
+    sums = _eval_sums(cfg, steps, params, batch_size, packing=None)
+    d = cfg.data
+    if "nsp_count" in sums and d.get("eval_packing", "pairs") != "pairs":
+        pairs = _eval_sums(cfg, steps, params, batch_size, packing="pairs")
+        sums |= {k: v for k, v in pairs.items() if k.startswith("nsp_")}
+    metrics = {k: float(v) for k, v in normalise(sums).items()}
+    metrics.pop("real_tokens", None)
+    return metrics
+
+
+def _eval_sums(cfg, steps: CompiledSteps, params, batch_size: int, packing) -> dict:
+    it = make_iterator(cfg, "eval", batch_size, cfg.train.seed, packing=packing)
     totals = None
     for _ in range(cfg.train.eval_batches):
         sums = steps.eval(params, sharding.global_batch(next(it), steps.mesh))
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-    return {k: float(v) for k, v in normalise(jax.device_get(totals)).items()}
+    return jax.device_get(totals)
 
 
 class Throughput:
@@ -163,6 +178,12 @@ def _example_batch(cfg) -> dict:
         "segment_ids": z(b, s),
         "masked_positions": z(b, p),
     }
+
+
+def pretraining_model(cfg) -> BertForPreTraining:
+    """The pretraining model of `cfg`: with an NSP head only for data.objective=mlm_nsp."""
+    nsp = cfg.data.get("objective", "mlm_nsp") == "mlm_nsp"
+    return BertForPreTraining(ModelConfig.from_config(cfg.model), nsp=nsp)
 
 
 @dataclass
@@ -218,7 +239,7 @@ def setup(cfg) -> Run:
     log = MetricsLogger(out_dir, enabled=is_main)
     if is_main:
         write_atomic(out_dir / "config.json", config_lib.to_json(cfg))
-    model = BertForPreTraining(ModelConfig.from_config(cfg.model))
+    model = pretraining_model(cfg)
     tx = optim.make_optimizer(cfg.optimizer, t.num_steps)
     schedule = optim.learning_rate_schedule(cfg.optimizer, t.num_steps)
     log.print(
@@ -307,6 +328,10 @@ def _log_train(run: Run, meter: Throughput, step: int, metrics) -> dict:
     if not _finite(train_metrics):
         raise TrainingDiverged(_diverged_message(step, train_metrics, run.ckpt, run.last_good))
     train_metrics.update(meter.report(step))
+    if "real_tokens" in train_metrics:  # the logged step's share of non-pad tokens
+        share = train_metrics.pop("real_tokens") / meter.tokens_per_step
+        train_metrics["real_token_share"] = share
+        train_metrics["real_tokens_per_s"] = share * train_metrics["tokens_per_s"]
     run.log.write(step, "train", train_metrics)
     eta = (run.cfg.train.num_steps - step) / max(train_metrics["steps_per_s"], 1e-9)
     run.log.print(progress_line(step, run.cfg.train.num_steps, train_metrics, eta))
@@ -316,9 +341,10 @@ def _log_train(run: Run, meter: Throughput, step: int, metrics) -> dict:
 def _log_eval(run: Run, step: int) -> dict:
     eval_metrics = evaluate(run.cfg, run.steps, run.state.params, run.local_batch)
     run.log.write(step, "eval", eval_metrics)
+    nsp = eval_metrics.get("nsp_accuracy")
     run.log.print(
         f"eval step {step}: loss {eval_metrics['loss']:.4f} | mlm acc "
-        f"{eval_metrics['mlm_accuracy']:.3f} | nsp acc {eval_metrics['nsp_accuracy']:.3f}"
+        f"{eval_metrics['mlm_accuracy']:.3f}" + (f" | nsp acc {nsp:.3f}" if nsp is not None else "")
     )
     return eval_metrics
 

@@ -28,32 +28,30 @@ def weighted_xent(logits: Array, labels: Array, weights: Array) -> tuple[Array, 
 
 
 def pretraining_sums(outputs: dict[str, Array], batch: dict[str, Array]) -> dict[str, Array]:
-    """Unnormalised MLM/NSP loss and accuracy sums plus their counts."""
+    """Unnormalised MLM (and, when the model has an NSP head, NSP) loss and accuracy sums
+    plus their counts; also the real (non-pad) token count, for real tokens/s."""
     mlm_w = batch["masked_weights"].astype(jnp.float32)
     mlm_loss, mlm_correct = weighted_xent(outputs["mlm_logits"], batch["masked_ids"], mlm_w)
-    nsp_w = jnp.ones(batch["next_sentence_label"].shape, jnp.float32)
-    nsp_loss, nsp_correct = weighted_xent(
-        outputs["nsp_logits"], batch["next_sentence_label"], nsp_w
-    )
-    return {
-        "mlm_loss": mlm_loss,
-        "mlm_correct": mlm_correct,
-        "mlm_count": jnp.sum(mlm_w),
-        "nsp_loss": nsp_loss,
-        "nsp_correct": nsp_correct,
-        "nsp_count": jnp.sum(nsp_w),
-    }
+    sums = {"mlm_loss": mlm_loss, "mlm_correct": mlm_correct, "mlm_count": jnp.sum(mlm_w)}
+    if "nsp_logits" in outputs:
+        nsp_w = jnp.ones(batch["next_sentence_label"].shape, jnp.float32)
+        nsp_loss, nsp_correct = weighted_xent(
+            outputs["nsp_logits"], batch["next_sentence_label"], nsp_w
+        )
+        sums |= {"nsp_loss": nsp_loss, "nsp_correct": nsp_correct, "nsp_count": jnp.sum(nsp_w)}
+    sums["real_tokens"] = jnp.sum(batch["input_mask"].astype(jnp.float32))
+    return sums
 
 
 def normalise(sums: dict[str, Array]) -> dict[str, Array]:
     """Sums → the reported means (total loss = MLM mean + NSP mean, as google-bert)."""
     mlm_n = jnp.maximum(sums["mlm_count"], 1.0)
-    nsp_n = jnp.maximum(sums["nsp_count"], 1.0)
-    out = {
-        "mlm_loss": sums["mlm_loss"] / mlm_n,
-        "mlm_accuracy": sums["mlm_correct"] / mlm_n,
-        "nsp_loss": sums["nsp_loss"] / nsp_n,
-        "nsp_accuracy": sums["nsp_correct"] / nsp_n,
-    }
-    out["loss"] = out["mlm_loss"] + out["nsp_loss"]
+    out = {"mlm_loss": sums["mlm_loss"] / mlm_n, "mlm_accuracy": sums["mlm_correct"] / mlm_n}
+    out["loss"] = out["mlm_loss"]
+    if "nsp_count" in sums:
+        nsp_n = jnp.maximum(sums["nsp_count"], 1.0)
+        out |= {"nsp_loss": sums["nsp_loss"] / nsp_n, "nsp_accuracy": sums["nsp_correct"] / nsp_n}
+        out["loss"] = out["mlm_loss"] + out["nsp_loss"]
+    if "real_tokens" in sums:
+        out["real_tokens"] = sums["real_tokens"]
     return out

@@ -115,14 +115,24 @@ def train_step(
 
 
 def pretraining_loss(model) -> Loss:
-    """MLM mean over real prediction slots + NSP mean over sequences (google-bert)."""
+    """MLM mean over real prediction slots + NSP mean over sequences (google-bert); MLM
+    alone when the model has no NSP head."""
+    nsp = getattr(model, "nsp", True)
+
+    def totals(b):
+        t = {"mlm_count": jnp.maximum(jnp.sum(b["masked_weights"].astype(jnp.float32)), 1.0)}
+        if nsp:
+            t["nsp_count"] = jnp.float32(b["next_sentence_label"].shape[0])
+        return t
+
+    def combine(s, t):
+        loss = s["mlm_loss"] / t["mlm_count"]
+        return loss + s["nsp_loss"] / t["nsp_count"] if nsp else loss
+
     return Loss(
         sums=lambda p, b, rng: pretraining_sums(forward(model, p, b, rng), b),
-        totals=lambda b: {
-            "mlm_count": jnp.maximum(jnp.sum(b["masked_weights"].astype(jnp.float32)), 1.0),
-            "nsp_count": jnp.float32(b["next_sentence_label"].shape[0]),
-        },
-        combine=lambda s, t: s["mlm_loss"] / t["mlm_count"] + s["nsp_loss"] / t["nsp_count"],
+        totals=totals,
+        combine=combine,
         report=lambda s, t: normalise(s),
     )
 
