@@ -40,12 +40,34 @@ COMMON = {
     "optimizer.warmup_steps": 150,
 }
 
+PACKED = {
+    "data.objective": "mlm",
+    "data.packing": "full_sentences",
+    "data.max_predictions_per_seq": 0,
+}
+
 WAVES = {
     "lr": {
         "tiny_lr1e-3": {"optimizer.learning_rate": 1e-3},
         "tiny_lr3e-3": {"optimizer.learning_rate": 3e-3},
         "tiny_lr6e-3": {"optimizer.learning_rate": 6e-3},
         "tiny_lr1e-2": {"optimizer.learning_rate": 1e-2},
+    },
+    # MLM-only packed text vs google-bert pairs+NSP, and masking rates (Wettig et al. 2023),
+    # all evaluated on the same held-out set (doc_sentences windows, 15% token masking).
+    "objective": {
+        "tiny_pairs_nsp_lr3e-3": {"optimizer.learning_rate": 3e-3},
+        "tiny_mlm_full_m15_lr3e-3": {"optimizer.learning_rate": 3e-3, **PACKED},
+        "tiny_mlm_full_m30_lr3e-3": {
+            "optimizer.learning_rate": 3e-3,
+            **PACKED,
+            "data.mask_prob": 0.3,
+        },
+        "tiny_mlm_full_m40_lr3e-3": {
+            "optimizer.learning_rate": 3e-3,
+            **PACKED,
+            "data.mask_prob": 0.4,
+        },
     },
     "shape": {
         "tiny_b128_lr3e-3": {
