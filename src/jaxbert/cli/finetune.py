@@ -32,11 +32,21 @@ def run_finetune(args, overrides) -> int:
     if result.preempted:  # SIGTERM: checkpointed; the loop printed where and how to resume
         return 0
     m = result.metrics
-    dev = ", ".join(f"{k} {v:.4f}" for k, v in m["dev"].items() if k != "loss")
-    lines = ["", f"done: {cfg.task}, best epoch {m['best_epoch']}", f"  dev: {dev}"]
+
+    def scores(metrics: dict, std: dict) -> str:
+        return ", ".join(
+            f"{k} {v:.4f}" + (f" ± {std[k]:.4f}" if k in std else "")
+            for k, v in metrics.items()
+            if k != "loss"
+        )
+
+    if "seeds" in m:
+        head = f"done: {cfg.task}, {len(m['seeds'])} seeds {m['seeds']} (mean ± std)"
+    else:
+        head = f"done: {cfg.task}, best epoch {m['best_epoch']}"
+    lines = ["", head, f"  dev: {scores(m['dev'], m.get('dev_std', {}))}"]
     for split, metrics in m.get("test", {}).items():
-        scores = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "loss")
-        lines.append(f"  {split}: {scores}")
+        lines.append(f"  {split}: {scores(metrics, m.get('test_std', {}).get(split, {}))}")
     lines.append(f"  metrics:     {result.output_dir / 'metrics.json'}")
     lines += [f"  predictions: {p}" for p in result.files]
     print("\n".join(lines))

@@ -89,6 +89,9 @@ def finetune_defaults(task: str = "sst2") -> ml_collections.ConfigDict:
     cfg.optimizer.warmup_steps = -1
     cfg.warmup_fraction = 0.1  # used only while optimizer.warmup_steps is -1
     cfg.seed = 0
+    # Seeds to run: a count ("3": seed, seed+1, seed+2) or a list ("0,1,2"); with more
+    # than one, each runs in output_dir/seed-K and metrics.json holds their mean ± std.
+    cfg.seeds = "1"
     cfg.output_dir = f"runs/finetune/{task}"
     # A finished run (metrics.json) is refused unless overwrite=true; an unfinished one
     # (its checkpoints/ remain) resumes when its training config is the same.
@@ -182,6 +185,9 @@ def check_config(cfg) -> None:
     for key, ok, what in _OPTIMIZER_RULES:
         _check(cfg, f"optimizer.{key}", ok, what)
     _check(cfg, "warmup_fraction", lambda v: 0 <= v <= 1, "in [0, 1]")
+    from jaxbert.finetune.seeds import parse_seeds
+
+    parse_seeds(cfg.get("seeds", "1"), cfg.seed)
     if family == "squad":
         _check_squad(cfg)
     if family == "ner":

@@ -45,6 +45,7 @@ from jaxbert.checkpoint import (
     write_atomic,
 )
 from jaxbert.errors import UserError
+from jaxbert.finetune import seeds as seeds_lib
 from jaxbert.finetune.config import check_config
 from jaxbert.finetune.data import EvalSplit, TaskData, load_task_data
 from jaxbert.finetune.pretrained import Pretrained, check_vocab, load_pretrained, resolve_path
@@ -357,7 +358,49 @@ def _print_main(text: str) -> None:
 
 
 def finetune(cfg) -> FinetuneResult:
+    """One run, or with `config.seeds` several (`finetune/seeds.py`) and their mean ± std."""
     check_config(cfg)
+    seeds = seeds_lib.parse_seeds(cfg.get("seeds", "1"), cfg.seed)
+    if len(seeds) == 1 and seeds[0] == cfg.seed and "," not in str(cfg.get("seeds", "1")):
+        return _finetune_one(cfg)
+    if (Path(cfg.output_dir) / "metrics.json").exists() and not cfg.overwrite:
+        raise UserError(
+            f"config.output_dir {cfg.output_dir} already holds a fine-tuning run; choose "
+            "another --config.output_dir or pass --config.overwrite=true"
+        )
+    results = []
+    for i, seed in enumerate(seeds):
+        _print_main(f"== seed {seed} ({i + 1}/{len(seeds)})")
+        sub = seeds_lib.seed_config(cfg, seed)
+        result = _finished_seed(sub) or _finetune_one(sub)
+        if result.preempted:
+            return result
+        results.append(result)
+    summary = seeds_lib.aggregate([r.metrics for r in results], seeds)
+    if jax.process_index() == 0:
+        seeds_lib.write_summary(Path(cfg.output_dir), summary)
+    files = [f for r in results for f in r.files]
+    return FinetuneResult(Path(cfg.output_dir), summary, files, results[-1].params)
+
+
+def _finished_seed(cfg) -> FinetuneResult | None:
+    """A seed an interrupted multi-seed command already finished with this config."""
+    out_dir = Path(cfg.output_dir)
+    if cfg.overwrite or not (out_dir / "metrics.json").is_file():
+        return None
+    try:
+        saved = json.loads((out_dir / "config.json").read_text())
+        metrics = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    saved.pop("resolved", None)
+    if config_differences(saved, cfg.to_dict()):
+        return None  # _finetune_one refuses it, naming the directory
+    _print_main(f"seed {cfg.seed}: finished earlier in {out_dir}; reusing its metrics.json")
+    return FinetuneResult(out_dir, metrics, [Path(f) for f in metrics.get("predictions", [])], None)
+
+
+def _finetune_one(cfg) -> FinetuneResult:
     start = check_output_dir(cfg)
     pre, data, steps, state, steps_per_epoch = setup(cfg, _print_main)
     out_dir, is_main = Path(cfg.output_dir), jax.process_index() == 0
