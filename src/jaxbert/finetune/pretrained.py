@@ -71,6 +71,13 @@ def _check_same_tokenizer(given: Path, trained_with: Path | None, key: str) -> N
     if trained_with is None or not Path(trained_with).exists():
         return
     mine, theirs = load_tokenizer(given), load_tokenizer(trained_with)
+    case = {True: "uncased (lower-cases its text)", False: "cased"}
+    if bool(mine.lowercase) != bool(theirs.lowercase):
+        raise UserError(
+            f"{key}={given} is {case[bool(mine.lowercase)]}, but these weights were trained "
+            f"with a {case[bool(theirs.lowercase)].split(' ')[0]} tokenizer ({theirs.path}): "
+            f"text would be tokenized differently; leave {key} empty to use theirs"
+        )
     if mine.fingerprint() != theirs.fingerprint():
         raise UserError(
             f"{key}={given} is not the tokenizer these weights were trained with "

@@ -86,15 +86,15 @@ def check_model_and_data(cfg: Any, mesh_shape: dict[str, int], processes: int = 
 def _check_data(cfg: Any) -> None:
     from jaxbert.data.pipeline import validate_data_config
 
-    resolved = validate_data_config(cfg.data)
-    if cfg.data.get("max_predictions_per_seq") == 0:  # derived: every later reader sees it
-        cfg.data.max_predictions_per_seq = resolved["max_predictions_per_seq"]
     seq, positions = cfg.data.max_seq_length, cfg.model.max_position_embeddings
     if seq > positions:
         raise UserError(
             f"config.data.max_seq_length={seq} exceeds config.model.max_position_embeddings="
             f"{positions} (BERT's position table)"
         )
+    resolved = validate_data_config(cfg.data)
+    if cfg.data.get("max_predictions_per_seq") == 0:  # derived: every later reader sees it
+        cfg.data.max_predictions_per_seq = resolved["max_predictions_per_seq"]
 
 
 def prepared_tokenizer(cfg: Any) -> dict:
