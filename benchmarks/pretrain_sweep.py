@@ -58,15 +58,22 @@ WAVES = {
     "objective": {
         "tiny_pairs_nsp_lr3e-3": {"optimizer.learning_rate": 3e-3},
         "tiny_mlm_full_m15_lr3e-3": {"optimizer.learning_rate": 3e-3, **PACKED},
-        "tiny_mlm_full_m30_lr3e-3": {
-            "optimizer.learning_rate": 3e-3,
-            **PACKED,
-            "data.mask_prob": 0.3,
-        },
         "tiny_mlm_full_m40_lr3e-3": {
             "optimizer.learning_rate": 3e-3,
             **PACKED,
             "data.mask_prob": 0.4,
+        },
+        # Pre-LN trains stably at learning rates where post-LN BERT stalls (6e-3 above).
+        "tiny_mlm_full_m40_preln_lr6e-3": {
+            "optimizer.learning_rate": 6e-3,
+            **PACKED,
+            "data.mask_prob": 0.4,
+            "model.pre_layer_norm": True,
+        },
+        "tiny_mlm_full_m30_lr3e-3": {
+            "optimizer.learning_rate": 3e-3,
+            **PACKED,
+            "data.mask_prob": 0.3,
         },
     },
     "shape": {
