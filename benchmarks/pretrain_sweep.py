@@ -26,6 +26,7 @@ JAXBERT = [sys.executable, "-m", "jaxbert.cli"]
 # This checkout's src first, so a sweep can run from a separate worktree with any venv.
 os.environ["PYTHONPATH"] = str(ROOT / "src")
 WIKI = ROOT.parent / "shared" / "data" / "wikipedia"
+SAMPLE = ROOT / "corpus" / "wiki_sample"
 RESULTS = ROOT / "benchmarks" / "results" / "pretrain_sweep.json"
 MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**36)}
 
@@ -44,6 +45,18 @@ PACKED = {
     "data.objective": "mlm",
     "data.packing": "full_sentences",
     "data.max_predictions_per_seq": 0,
+}
+
+# `make pretrain`'s budget on the shipped sample (corpus/wiki_sample, 1.5M tokens): the
+# recipe that gets furthest past the unigram plateau in ~5 minutes becomes cpu_smoke.
+SMOKE = {
+    "train.num_steps": 800,
+    "train.batch_size": 32,
+    "train.log_every": 100,
+    "train.eval_every": 400,
+    "train.eval_batches": 20,
+    "checkpoint.every_steps": 400,
+    "optimizer.warmup_steps": 100,
 }
 
 WAVES = {
@@ -76,6 +89,30 @@ WAVES = {
             "data.mask_prob": 0.3,
         },
     },
+    "smoke": {
+        "smoke_pairs_nsp_lr1e-3": {**SMOKE, "optimizer.learning_rate": 1e-3},
+        "smoke_mlm_full_m15_lr3e-3": {**SMOKE, "optimizer.learning_rate": 3e-3, **PACKED},
+        "smoke_mlm_full_m40_lr3e-3": {
+            **SMOKE,
+            "optimizer.learning_rate": 3e-3,
+            **PACKED,
+            "data.mask_prob": 0.4,
+        },
+        "smoke_mlm_full_m40_preln_lr6e-3": {
+            **SMOKE,
+            "optimizer.learning_rate": 6e-3,
+            **PACKED,
+            "data.mask_prob": 0.4,
+            "model.pre_layer_norm": True,
+        },
+        "smoke_mlm_full_m40_preln_lr1e-2": {
+            **SMOKE,
+            "optimizer.learning_rate": 1e-2,
+            **PACKED,
+            "data.mask_prob": 0.4,
+            "model.pre_layer_norm": True,
+        },
+    },
     "shape": {
         "tiny_b128_lr3e-3": {
             "optimizer.learning_rate": 3e-3,
@@ -99,16 +136,17 @@ MODEL_SHAPES = {  # model.size alone does not resize the model: set its shape ke
 }
 
 
-def ensure_data(vocab: int, lowercase: bool) -> Path:
-    name = f"wiki{vocab // 1000}k" + ("_uncased" if lowercase else "")
+def ensure_data(vocab: int, lowercase: bool, corpus: Path = WIKI) -> Path:
+    name = ("sample" if corpus == SAMPLE else "wiki") + f"{vocab // 1000}k"
+    name += "_uncased" if lowercase else ""
     base = ROOT / "runs" / name
     tok, prep = base / "tokenizer", base / "prepared"
     if not (tok / "tokenizer.model").exists():
-        cmd = [*JAXBERT, "tokenizer", "train", "--corpus", str(WIKI), "--out", str(tok)]
+        cmd = [*JAXBERT, "tokenizer", "train", "--corpus", str(corpus), "--out", str(tok)]
         cmd += ["--vocab-size", str(vocab), "--max-sentences", "300000"]
         subprocess.run(cmd + (["--lowercase"] if lowercase else []), check=True)
     if not (prep / "manifest.json").exists():
-        cmd = [*JAXBERT, "data", "prepare", "--corpus", str(WIKI), "--tokenizer", str(tok)]
+        cmd = [*JAXBERT, "data", "prepare", "--corpus", str(corpus), "--tokenizer", str(tok)]
         subprocess.run(cmd + ["--out", str(prep)], check=True)
     return base
 
@@ -144,7 +182,7 @@ def main() -> int:
     p.add_argument("--vocab", type=int, default=8000)
     p.add_argument("--lowercase", action="store_true")
     args = p.parse_args()
-    data = ensure_data(args.vocab, args.lowercase)
+    data = ensure_data(args.vocab, args.lowercase, SAMPLE if args.wave == ["smoke"] else WIKI)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     env = {**os.environ, **MALLOC}
     for wave in args.wave:

@@ -271,6 +271,7 @@ def pretrain(cfg) -> RunResult:
     t0 = time.perf_counter()
     run = setup(cfg)
     meter = Throughput(cfg, jax.device_count())
+    meter.mark(run.start)  # a resumed run's first interval starts at its restored step
     run.log.print(f"setup {time.perf_counter() - t0:.1f}s; MFU peak: {meter.peak_source}")
     loop_t0 = time.perf_counter()
     with _Preemption() as preemption:
