@@ -107,10 +107,8 @@ def abstract_state(cfg: Any) -> Any:
     import jax
     import jax.numpy as jnp
 
-    from jaxbert.model.config import ModelConfig
-    from jaxbert.model.heads import BertForPreTraining
     from jaxbert.train import optim
-    from jaxbert.train.step import init_state
+    from jaxbert.train.step import init_state, pretraining_model
 
     ids = jnp.zeros((1, 8), jnp.int32)
     example = {"input_ids": ids, "input_mask": ids, "segment_ids": ids}
@@ -118,7 +116,7 @@ def abstract_state(cfg: Any) -> Any:
     tx = optim.make_optimizer(cfg.optimizer, cfg.train.num_steps)
     init = functools.partial(
         init_state,
-        BertForPreTraining(ModelConfig.from_config(cfg.model)),
+        pretraining_model(cfg),
         tx,
         example,
         jax.random.key(0),

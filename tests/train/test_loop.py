@@ -89,19 +89,25 @@ def cli(args, kill_after_step: int | None = None, **kwargs) -> subprocess.Popen:
     )
 
 
+PACKED_MLM = {"data.objective": "mlm", "data.packing": "full_sentences", "data.mask_prob": 0.4,
+              "data.max_predictions_per_seq": 0}  # fmt: skip
+
+
+@pytest.mark.parametrize("recipe", [{}, PACKED_MLM], ids=["pairs_nsp", "packed_mlm"])
 def test_resume_after_sigkill_reproduces_the_uninterrupted_losses_bit_for_bit(
-    prepared_dir, tmp_path
+    prepared_dir, tmp_path, recipe
 ):
-    """8 steps in one run == 4 steps, SIGKILL, resume for 4 more (same floats, data position restored)."""
-    whole = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path / "whole")))
+    """8 steps in one run == 4 steps, SIGKILL, resume for 4 more (same floats, data position
+    restored), for google-bert pairs + NSP and for packed MLM-only at 40% masking."""
+    whole = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path / "whole", **recipe)))
     assert whole.step == 8
-    killed = cli(overrides(prepared_dir, tmp_path / "split"), kill_after_step=4)
+    killed = cli(overrides(prepared_dir, tmp_path / "split", **recipe), kill_after_step=4)
     out, _ = killed.communicate(timeout=300)
     assert killed.returncode == -signal.SIGKILL, out
     assert sorted(
         int(p.name) for p in (tmp_path / "split" / "checkpoints").iterdir() if p.name.isdigit()
     ) == [4]
-    resumed = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path / "split")))
+    resumed = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path / "split", **recipe)))
     assert resumed.step == 8
     a, b = train_losses(tmp_path / "whole"), train_losses(tmp_path / "split")
     assert list(a) == list(range(1, 9)) and a == b  # exact equality, not approximate
@@ -164,6 +170,24 @@ def test_run_writes_config_metrics_tensorboard_and_plot(prepared_dir, tmp_path):
     assert any((tmp_path / "tensorboard").iterdir())
     assert result.plot and result.plot.read_bytes()[:4] == b"\x89PNG"
     assert set(result.eval_metrics) >= {"mlm_accuracy", "nsp_accuracy", "loss"}
+
+
+def test_packed_mlm_run_has_no_nsp_and_logs_real_tokens(prepared_dir, tmp_path):
+    """objective=mlm + full_sentences: no NSP parameters or metrics; max_predictions_per_seq
+    0 is derived and saved in config.json; train logs carry the real-token share (>= 0.97)
+    and real tokens/s; eval reports MLM on the fixed held-out set."""
+    extra = {**PACKED_MLM, "train.eval_every": 4, "train.eval_batches": 2}
+    result = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path, **extra)))
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["data"]["max_predictions_per_seq"] == round(0.4 * 30)
+    assert "nsp_accuracy" not in result.eval_metrics and "mlm_accuracy" in result.eval_metrics
+    train = [r for r in read_metrics(tmp_path / "metrics.jsonl") if r["split"] == "train"]
+    assert all("nsp_loss" not in r and r["real_token_share"] >= 0.97 for r in train)
+    assert all(0 < r["real_tokens_per_s"] <= r["tokens_per_s"] for r in train)
+    from jaxbert.checkpoint import load_params
+
+    _, params = load_params(tmp_path)
+    assert "nsp" not in params and "mlm" in params
 
 
 def test_vocabulary_mismatch_is_an_error_naming_both_sides(prepared_dir, tmp_path):

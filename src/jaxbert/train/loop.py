@@ -22,12 +22,10 @@ from jaxbert import config as config_lib
 from jaxbert import sharding
 from jaxbert.checkpoint import Checkpointer, checkpoint_defaults, write_atomic
 from jaxbert.errors import UserError
-from jaxbert.model.config import ModelConfig
-from jaxbert.model.heads import BertForPreTraining
 from jaxbert.train import checks, flops, optim
 from jaxbert.train.logger import MetricsLogger, format_duration, plot_curves, progress_line
 from jaxbert.train.losses import normalise
-from jaxbert.train.step import CompiledSteps
+from jaxbert.train.step import CompiledSteps, pretraining_model
 
 
 class TrainingDiverged(UserError):
@@ -178,12 +176,6 @@ def _example_batch(cfg) -> dict:
         "segment_ids": z(b, s),
         "masked_positions": z(b, p),
     }
-
-
-def pretraining_model(cfg) -> BertForPreTraining:
-    """The pretraining model of `cfg`: with an NSP head only for data.objective=mlm_nsp."""
-    nsp = cfg.data.get("objective", "mlm_nsp") == "mlm_nsp"
-    return BertForPreTraining(ModelConfig.from_config(cfg.model), nsp=nsp)
 
 
 @dataclass

@@ -114,6 +114,15 @@ def train_step(
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
+def pretraining_model(cfg):
+    """The pretraining model of a run config: an NSP head only for data.objective=mlm_nsp."""
+    from jaxbert.model.config import ModelConfig
+    from jaxbert.model.heads import BertForPreTraining
+
+    nsp = cfg.data.get("objective", "mlm_nsp") == "mlm_nsp"
+    return BertForPreTraining(ModelConfig.from_config(cfg.model), nsp=nsp)
+
+
 def pretraining_loss(model) -> Loss:
     """MLM mean over real prediction slots + NSP mean over sequences (google-bert); MLM
     alone when the model has no NSP head."""
