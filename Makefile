@@ -15,7 +15,7 @@ FT_CONFIG = $(if $(filter conll2003 ner,$(TASK)),configs/finetune/ner.py,$(if $(
 CONFIG ?= configs/pretrain/phase1_seq128.py:base,adamw
 PYTEST_FLAGS ?=
 
-.PHONY: install install-gpu install-tpu test test-slow lint format pretrain pretrain-gpu pretrain-tpu finetune bench clean
+.PHONY: install install-gpu install-tpu test test-slow lint format pretrain pretrain-wiki pretrain-gpu pretrain-tpu finetune bench clean
 
 install: $(STAMP)
 
@@ -52,6 +52,17 @@ pretrain: install
 	$(JAXBERT) tokenizer train --corpus corpus/wiki_sample --out $(RUN)/tokenizer --vocab-size 8000
 	$(JAXBERT) data prepare --corpus corpus/wiki_sample --tokenizer $(RUN)/tokenizer --out $(RUN)/prepared
 	env $(CPU_MALLOC) $(JAXBERT) pretrain --config configs/pretrain/cpu_smoke.py $(ARGS)
+
+# The CPU recipe on the offline Wikipedia extract (configs/pretrain/cpu_wiki.py): ≤ 2 h on
+# 2 cores, resumable (rerun to continue). The tokenizer trains on 300k sentences.
+WIKI_CORPUS ?= ../shared/data/wikipedia
+WIKI_RUN := runs/cpu_wiki
+
+pretrain-wiki: install
+	@test -d $(WIKI_CORPUS) || { echo "make pretrain-wiki: $(WIKI_CORPUS) not found (the offline Wikipedia extract; set WIKI_CORPUS=DIR)" >&2; exit 1; }
+	$(JAXBERT) tokenizer train --corpus $(WIKI_CORPUS) --out $(WIKI_RUN)/tokenizer --vocab-size 8000 --max-sentences 300000
+	$(JAXBERT) data prepare --corpus $(WIKI_CORPUS) --tokenizer $(WIKI_RUN)/tokenizer --out $(WIKI_RUN)/prepared
+	env $(CPU_MALLOC) $(JAXBERT) pretrain --config configs/pretrain/cpu_wiki.py $(ARGS)
 
 # Fine-tune INIT (default: the `make pretrain` checkpoint, with its tokenizer) on TASK: any
 # GLUE task (sst2, cola, mrpc, stsb, rte, qnli, wnli, …), conll2003 or squad.

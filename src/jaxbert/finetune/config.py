@@ -92,6 +92,9 @@ def finetune_defaults(task: str = "sst2") -> ml_collections.ConfigDict:
     # Seeds to run: a count ("3": seed, seed+1, seed+2) or a list ("0,1,2"); with more
     # than one, each runs in output_dir/seed-K and metrics.json holds their mean ± std.
     cfg.seeds = "1"
+    # Pad each batch to the smallest of a few lengths (32/64/128/256/384/512, capped by
+    # max_seq_length) that fits it, training and evaluation alike; SQuAD windows stay full.
+    cfg.length_buckets = True
     cfg.output_dir = f"runs/finetune/{task}"
     # A finished run (metrics.json) is refused unless overwrite=true; an unfinished one
     # (its checkpoints/ remain) resumes when its training config is the same.

@@ -43,6 +43,7 @@ class TaskData:
     train: Arrays
     dev: list[EvalSplit]  # the first one picks the best epoch
     test: list[EvalSplit]  # predicted (and scored if labeled) with the best params
+    buckets: tuple[int, ...] | None = None  # length buckets (finetune/buckets.py); None: off
 
 
 def data_layout_message(data_dir: Path) -> str:

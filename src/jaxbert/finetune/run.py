@@ -45,6 +45,7 @@ from jaxbert.checkpoint import (
     write_atomic,
 )
 from jaxbert.errors import UserError
+from jaxbert.finetune import buckets as buckets_lib
 from jaxbert.finetune import seeds as seeds_lib
 from jaxbert.finetune.config import check_config
 from jaxbert.finetune.data import EvalSplit, TaskData, load_task_data
@@ -147,22 +148,29 @@ def resolve_model(cfg) -> tuple[Pretrained, object]:
 
 
 def padded_batches(
-    features: dict[str, np.ndarray], order: np.ndarray, batch_size: int, first: int = 0
-) -> Iterator[dict[str, np.ndarray]]:
-    """Global batches of `order`'s rows from batch `first` on, the last one topped up with
-    weight-0 copies.
+    features: dict[str, np.ndarray], order: np.ndarray, batch_size: int, first: int = 0,
+    batches: list[np.ndarray] | None = None, buckets: tuple[int, ...] | None = None,
+) -> Iterator[dict[str, np.ndarray]]:  # fmt: skip
+    """Global batches of `order`'s rows (or of the given `batches` of row indices) from
+    batch `first` on, the last one topped up with weight-0 copies; with `buckets`, each
+    trimmed to the smallest bucket length that holds its rows.
 
     Padding repeats real rows (not zeros): an all-padding row would attend over no keys,
     and a NaN there would survive multiplication by weight 0.
     """
-    n = len(order)
-    for start in range(first * batch_size, n, batch_size):
-        idx = order[start : start + batch_size]
+    if batches is None:
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    seq_len = features["input_ids"].shape[1]
+    lengths = buckets_lib.row_lengths(features) if buckets else None
+    for idx in batches[first:]:
         real = len(idx)
         if real < batch_size:
             idx = np.concatenate([idx, np.resize(order[:batch_size], batch_size - real)])
         batch = {k: v[idx] for k, v in features.items()}
         batch["weight"] = (np.arange(batch_size) < real).astype(np.float32)
+        if buckets:
+            length = buckets_lib.trim_length(lengths[idx], buckets)
+            batch = buckets_lib.trim(batch, length, seq_len)
         yield batch
 
 
@@ -186,21 +194,34 @@ def num_rows(features: dict[str, np.ndarray]) -> int:
 # --- evaluation -------------------------------------------------------------------------
 
 
-def predict(steps: FinetuneSteps, params, features, batch_size: int) -> tuple[dict, float]:
-    """Predictions for every row of `features` (padding stripped) and the mean loss."""
-    n = num_rows(features)
+def predict(
+    steps: FinetuneSteps, params, features, batch_size: int, buckets=None
+) -> tuple[dict, float]:
+    """Predictions for every row of `features` (padding stripped, file order) and the mean
+    loss; with `buckets`, rows go through in length order in trimmed batches."""
+    n, seq_len = num_rows(features), features["input_ids"].shape[1]
+    order = np.arange(n)
+    if buckets:
+        order = np.argsort(buckets_lib.row_lengths(features), kind="stable")
     outs, total, count = [], 0.0, 0.0
-    for batch in padded_batches(features, np.arange(n), batch_size):
+    for batch in padded_batches(features, order, batch_size, buckets=buckets):
         preds, t, c = steps.eval(params, sharding.global_batch(local_rows(batch), steps.mesh))
-        outs.append(jax.device_get(preds))
+        length = batch["input_ids"].shape[1]
+        outs.append(buckets_lib.pad_back(jax.device_get(preds), length, seq_len))
         total, count = total + float(t), count + float(c)
-    merged = {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]} if outs else {}
-    return merged, total / max(count, 1.0)
+    if not outs:
+        return {}, 0.0
+    merged = {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
+    in_file_order = {}
+    for k, v in merged.items():
+        in_file_order[k] = np.empty_like(v)
+        in_file_order[k][order] = v
+    return in_file_order, total / max(count, 1.0)
 
 
-def evaluate(steps, params, split: EvalSplit, batch_size: int) -> tuple[dict, object]:
+def evaluate(steps, params, split: EvalSplit, batch_size: int, buckets=None) -> tuple[dict, object]:
     """The split's metrics and its decoded answers (for `split.write`)."""
-    preds, loss = predict(steps, params, split.features, batch_size)
+    preds, loss = predict(steps, params, split.features, batch_size, buckets)
     answers = split.decode(preds)
     metrics = {"loss": loss}
     if split.score is not None:
@@ -330,10 +351,13 @@ def setup(cfg, log=print):
     pre, tokenizer = resolve_model(cfg)
     t0 = time.perf_counter()
     data = load_task_data(cfg, tokenizer)
+    if cfg.get("length_buckets", True) and data.kind != "span":  # SQuAD windows stay full
+        data.buckets = buckets_lib.bucket_lengths(cfg.max_seq_length)
     log(
         f"{cfg.task}: {num_rows(data.train)} train features, "
         + ", ".join(f"{s.name} {num_rows(s.features)}" for s in data.dev + data.test)
         + f" ({time.perf_counter() - t0:.1f}s to read and tokenize)"
+        + (f"; length buckets {list(data.buckets)}" if data.buckets else "")
     )
     steps_per_epoch = math.ceil(num_rows(data.train) / cfg.batch_size)
     num_steps = steps_per_epoch * cfg.num_epochs
@@ -482,6 +506,7 @@ class _Trainer:
         self.progress = Progress(num_train_features=num_rows(data.train))
         self.total = per_epoch * cfg.num_epochs
         self.start_step, self._t0, self._tick_t = 0, time.perf_counter(), time.perf_counter()
+        self._lengths_seen: set[int] = set()
 
     @property
     def step(self) -> int:
@@ -520,7 +545,15 @@ class _Trainer:
         order = epoch_order(num_rows(self.data.train), cfg.seed, p.epoch)
         loss_sum = jnp.asarray(p.loss_sum, jnp.float32)
         every = cfg.checkpoint_every_steps
-        for batch in padded_batches(self.data.train, order, cfg.batch_size, first=p.batch):
+        buckets, batches = self.data.buckets, None
+        if buckets:
+            lengths = buckets_lib.row_lengths(self.data.train)
+            batches = buckets_lib.bucketed_batches(
+                order, lengths, cfg.batch_size, cfg.seed, p.epoch
+            )
+        for batch in padded_batches(self.data.train, order, cfg.batch_size, first=p.batch,
+                                    batches=batches, buckets=buckets):  # fmt: skip
+            self._note_shape(batch["input_ids"].shape[1])
             self.state, metrics = self.steps.train(
                 self.state, sharding.global_batch(local_rows(batch), self.steps.mesh), self.rng
             )
@@ -534,6 +567,12 @@ class _Trainer:
                 if interrupts.signum is not None:
                     return
         self._end_epoch(loss_sum)
+
+    def _note_shape(self, length: int) -> None:
+        """Logs each new bucket length once: it costs one compile of the train step."""
+        if length not in self._lengths_seen:
+            self._lengths_seen.add(length)
+            self.log.print(f"compiling the train step for length {length}")
 
     def _finite_loss(self, loss_sum) -> float:
         value = float(loss_sum)
@@ -551,7 +590,9 @@ class _Trainer:
         record = {"epoch": p.epoch, "train_loss": train_loss, "train_time_s": p.epoch_time_s}
         if cfg.eval_every_epoch or p.epoch == cfg.num_epochs:
             eval_bs = cfg.eval_batch_size or cfg.batch_size
-            record["dev"], _ = evaluate(self.steps, self.state.params, data.dev[0], eval_bs)
+            record["dev"], _ = evaluate(
+                self.steps, self.state.params, data.dev[0], eval_bs, data.buckets
+            )
             self.log.write(self.step, "eval", record["dev"])
             self.log.print(
                 f"epoch {p.epoch}: train loss {train_loss:.4f} | dev {_fmt(record['dev'])}"
@@ -704,7 +745,7 @@ def _final_predictions(data: TaskData, steps, params, out_dir: Path, eval_bs, is
     results: dict = {"dev": {}, "dev_splits": {}, "test": {}}
     files: list[Path] = []
     for split in data.dev + data.test:
-        metrics, answers = evaluate(steps, params, split, eval_bs)
+        metrics, answers = evaluate(steps, params, split, eval_bs, data.buckets)
         group = "test" if split in data.test else "dev_splits"
         if split.score is not None:
             results[group][split.name] = metrics
