@@ -105,12 +105,17 @@ WAVES = {
             "data.mask_prob": 0.4,
             "model.pre_layer_norm": True,
         },
-        "smoke_mlm_full_m40_preln_lr1e-2": {
+        # More, smaller updates for the same 3.3M tokens.
+        "smoke_mlm_full_m40_b16_lr2e-3": {
             **SMOKE,
-            "optimizer.learning_rate": 1e-2,
+            "optimizer.learning_rate": 2e-3,
             **PACKED,
             "data.mask_prob": 0.4,
-            "model.pre_layer_norm": True,
+            "train.batch_size": 16,
+            "train.num_steps": 1600,
+            "train.eval_every": 800,
+            "checkpoint.every_steps": 800,
+            "optimizer.warmup_steps": 200,
         },
     },
     "shape": {
