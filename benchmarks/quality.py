@@ -51,9 +51,11 @@ def init_overrides(init: str, pretrained: Path) -> list[str]:
     """Scratch gets the pretrained run's model config key for key, and its tokenizer."""
     if init == "pretrained":
         return [f"--config.init={pretrained}"]
-    model = json.loads((pretrained / "config.json").read_text())["model"]
-    keys = [f"--config.model.{k}={v}" for k, v in model.items()]
-    return ["--config.init=scratch", f"--config.tokenizer={pretrained / 'tokenizer'}", *keys]
+    config = json.loads((pretrained / "config.json").read_text())
+    keys = [f"--config.model.{k}={v}" for k, v in config["model"].items()]
+    tokenizer = Path(config.get("tokenizer") or pretrained / "tokenizer")
+    tokenizer = tokenizer if tokenizer.is_absolute() else ROOT / tokenizer
+    return ["--config.init=scratch", f"--config.tokenizer={tokenizer}", *keys]
 
 
 def run_one(task, init, lr, args, out: Path) -> dict | None:
