@@ -65,6 +65,7 @@ MICRO = {
     "model.intermediate_size": 64, "model.num_layers": 2,
     "data.prepared_dir": "{prep}", "tokenizer": "{prep}/tokenizer",
     "data.max_seq_length": 32, "data.max_predictions_per_seq": 5,
+    "data.objective": "mlm_nsp", "data.packing": "pairs", "data.mask_prob": 0.15,
     "train.batch_size": 8, "train.num_steps": 2, "train.log_every": 1,
     "train.eval_every": 0, "checkpoint.every_steps": 2, "optimizer.warmup_steps": 1,
 }  # fmt: skip

@@ -35,6 +35,9 @@ def run_config(size: str, batch: int, policy: str = "none", optimizer: str = "ad
             f"--config.train.batch_size={batch}",
             f"--config.data.max_seq_length={SEQ}",
             f"--config.data.max_predictions_per_seq={PREDICTIONS}",
+            "--config.data.mask_prob=0.15",
+            "--config.data.objective=mlm_nsp",  # the compiled helper builds the NSP head
+            "--config.data.packing=pairs",
             f"--config.optimizer.name={optimizer}",
         ],
     )

@@ -27,6 +27,7 @@ def train(num_processes: int, out: Path, *extra: str, devices: int = 1) -> list[
         "--config.train.batch_size=8",
         "--config.data.max_seq_length=32",
         "--config.data.max_predictions_per_seq=5",
+        "--config.data.mask_prob=0.15",
         "--config.train.log_every=1",
         "--config.train.eval_every=0",
         "--config.train.peak_flops_per_device=1e9",  # skip the CPU matmul benchmark

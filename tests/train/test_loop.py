@@ -31,6 +31,9 @@ def overrides(prepared_dir, out_dir, **extra) -> list[str]:
         "tokenizer": str(Path(prepared_dir) / "tokenizer"),
         "data.max_seq_length": 32,
         "data.max_predictions_per_seq": 5,
+        "data.objective": "mlm_nsp",  # the loop's mechanics, tested on google-bert pairs
+        "data.packing": "pairs",
+        "data.mask_prob": 0.15,
         "train.batch_size": 8,
         "train.num_steps": 8,
         "train.log_every": 1,
