@@ -47,6 +47,7 @@ def test_aggregate_is_the_mean_and_sample_std_of_each_metric():
     assert out["train_time_s"] == pytest.approx(6.0)
 
 
+@pytest.mark.slow  # four fine-tuning runs; the aggregation itself is tested above
 def test_cli_seeds_writes_each_seed_and_their_mean(tmp_path, capsys):
     """`finetune --config.seeds=2` on the SST-2 fixture: seed-0/ and seed-1/ each hold a
     complete run; the top metrics.json's dev mean is the mean of theirs; a rerun after
