@@ -229,8 +229,7 @@ class BatchSource:
     def _sequences(self, rows: np.ndarray, keys: np.ndarray, epoch: int) -> dict:
         ids = {"max_seq_length": self.cfg["max_seq_length"], "cls_id": self.cls_id}
         ids["sep_id"] = self.sep_id
-        if self.packed:
-            self.epoch_table(epoch)  # makes sure the epoch's stream is built
+        if self.packed:  # __call__ built the epoch's stream with its table
             return packing_lib.assemble_packed(self.corpus, self._packs[epoch], rows[:, 0], **ids)
         return instances_lib.assemble_pairs(self.corpus, rows, keys, **ids)
 

@@ -161,7 +161,6 @@ def padded_batches(
     if batches is None:
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     seq_len = features["input_ids"].shape[1]
-    lengths = buckets_lib.row_lengths(features) if buckets else None
     for idx in batches[first:]:
         real = len(idx)
         if real < batch_size:
@@ -169,7 +168,7 @@ def padded_batches(
         batch = {k: v[idx] for k, v in features.items()}
         batch["weight"] = (np.arange(batch_size) < real).astype(np.float32)
         if buckets:
-            length = buckets_lib.trim_length(lengths[idx], buckets)
+            length = buckets_lib.trim_length(buckets_lib.row_lengths(batch), buckets)
             batch = buckets_lib.trim(batch, length, seq_len)
         yield batch
 
@@ -507,6 +506,7 @@ class _Trainer:
         self.total = per_epoch * cfg.num_epochs
         self.start_step, self._t0, self._tick_t = 0, time.perf_counter(), time.perf_counter()
         self._lengths_seen: set[int] = set()
+        self._train_lengths = buckets_lib.row_lengths(data.train) if data.buckets else None
 
     @property
     def step(self) -> int:
@@ -547,9 +547,8 @@ class _Trainer:
         every = cfg.checkpoint_every_steps
         buckets, batches = self.data.buckets, None
         if buckets:
-            lengths = buckets_lib.row_lengths(self.data.train)
             batches = buckets_lib.bucketed_batches(
-                order, lengths, cfg.batch_size, cfg.seed, p.epoch
+                order, self._train_lengths, cfg.batch_size, cfg.seed, p.epoch
             )
         for batch in padded_batches(self.data.train, order, cfg.batch_size, first=p.batch,
                                     batches=batches, buckets=buckets):  # fmt: skip

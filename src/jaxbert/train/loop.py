@@ -112,13 +112,21 @@ def evaluate(cfg, steps: CompiledSteps, params, batch_size: int) -> dict:
     """Held-out metrics on the fixed eval set (`data.eval_packing` at `data.eval_mask_prob`),
     the same for every recipe; an NSP model's NSP metrics come from held-out pairs."""
     sums = _eval_sums(cfg, steps, params, batch_size, packing=None)
-    d = cfg.data
-    if "nsp_count" in sums and d.get("eval_packing", "pairs") != "pairs":
+    if "nsp_count" in sums and _eval_packing(cfg) != "pairs":
         pairs = _eval_sums(cfg, steps, params, batch_size, packing="pairs")
         sums |= {k: v for k, v in pairs.items() if k.startswith("nsp_")}
     metrics = {k: float(v) for k, v in normalise(sums).items()}
     metrics.pop("real_tokens", None)
     return metrics
+
+
+def _eval_packing(cfg) -> str:
+    """The eval set's packing as the pipeline resolves it (its defaults, one place)."""
+    if cfg.data.source != "prepared":
+        return "pairs"  # synthetic batches carry NSP labels
+    from jaxbert.data.pipeline import validate_data_config
+
+    return validate_data_config(cfg.data)["eval_packing"]
 
 
 def _eval_sums(cfg, steps: CompiledSteps, params, batch_size: int, packing) -> dict:
