@@ -1,13 +1,18 @@
 """Test set-up: 8 host CPU devices (set before jax is imported) and shared fixtures."""
 
 import os
+from pathlib import Path
 
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-).strip()
+_DEVICES = "--xla_force_host_platform_device_count=8"
+if _DEVICES not in os.environ.get("XLA_FLAGS", ""):  # pytest-xdist workers inherit it
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _DEVICES).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-
-from pathlib import Path  # noqa: E402
+# Most of the suite's time is XLA compiling the same micro models again, in-process and in
+# CLI subprocesses (which inherit these): a persistent cache keyed by the HLO compiles each
+# program once per machine. Set JAX_COMPILATION_CACHE_DIR= (empty) to turn it off.
+_CACHE = Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax-compile"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_CACHE))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 
 import pytest  # noqa: E402
 

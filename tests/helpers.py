@@ -22,3 +22,41 @@ def random_batch(batch=8, seq=16, preds=4, vocab=128, seed=0) -> dict[str, np.nd
         "masked_weights": (np.arange(preds)[None] < preds - 1).astype(np.float32).repeat(batch, 0),
         "next_sentence_label": rng.integers(0, 2, batch).astype(np.int32),
     }
+
+
+def micro_embedder(tmp_path=None, **kwargs):
+    """An `Embedder` over a random 4-layer micro encoder and the WordPiece fixture vocab;
+    with `tmp_path`, also a params dir (tokenizer beside it) that `--init` can load."""
+    import functools
+
+    import jax
+
+    from jaxbert.checkpoint import save_params
+    from jaxbert.data.tokenizer import load_tokenizer
+    from jaxbert.embed import Embedder, random_bert_params
+    from tests.conftest import REPO
+
+    vocab = REPO / "tests" / "fixtures" / "finetune" / "vocab.txt"
+    cfg = micro_model_config(vocab_size=472, num_layers=4)
+    bert = _micro_bert(functools.partial(random_bert_params, cfg))
+    embedder = Embedder(cfg, bert, load_tokenizer(vocab), **kwargs)
+    if tmp_path is None:
+        return embedder
+    import shutil
+
+    ckpt = tmp_path / "ckpt"
+    if not ckpt.exists():
+        save_params(ckpt, {"bert": jax.tree.map(np.asarray, bert)}, cfg)
+        (ckpt / "tokenizer").mkdir()
+        shutil.copy(vocab, ckpt / "tokenizer" / "vocab.txt")
+    return embedder, ckpt
+
+
+_MICRO_BERT = {}
+
+
+def _micro_bert(make):
+    """Initialising costs a compilation: one random micro encoder per test session."""
+    if "bert" not in _MICRO_BERT:
+        _MICRO_BERT["bert"] = make()
+    return _MICRO_BERT["bert"]

@@ -14,7 +14,7 @@ import argparse
 import errno
 import sys
 
-from jaxbert.cli import data, finetune, tools, train
+from jaxbert.cli import data, embeddings, finetune, tools, train
 from jaxbert.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (train, data, finetune, tools):
+    for module in (train, data, finetune, tools, embeddings):
         module.add_parsers(sub)
     return parser
 

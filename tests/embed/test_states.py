@@ -1,9 +1,8 @@
-"""`jaxbert embed`: per-layer hidden states, layer selection, word vectors, the demo table."""
+"""Per-layer hidden states and the BERT paper's layer choices."""
 
 from __future__ import annotations
 
 import functools
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -11,14 +10,10 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from jaxbert import cli, embed
-from jaxbert.checkpoint import save_params
-from jaxbert.data.tokenizer import load_tokenizer
+from jaxbert import embed
 from jaxbert.errors import UserError
 from jaxbert.model.heads import BertEmbedder
-from tests.conftest import REPO, micro_model_config
-
-VOCAB = REPO / "tests" / "fixtures" / "finetune" / "vocab.txt"
+from tests.conftest import micro_model_config
 
 
 @functools.cache
@@ -60,42 +55,9 @@ def test_layer_selection_shapes_and_errors():
     )
     assert embed.select_layers(states, [9, 10, 11, 12], "mean").shape == (2, 5, 8)
     assert embed.select_layers(states, [9, 10, 11, 12], "concat").shape == (2, 5, 32)
+    assert embed.parse_layer("all", 2) == [0, 1, 2]
+    assert embed.select_layers(states, [0, 5, 12], "stack").shape == (2, 5, 3, 8)
+    np.testing.assert_allclose(embed.select_layers(states, [0, 5], "stack")[:, :, 1], states[5])
     for bad in ("13", "-14", "top"):
         with pytest.raises(UserError, match="--layer"):
             embed.parse_layer(bad, 12)
-
-
-def test_word_vector_is_the_same_alone_or_in_a_padded_batch():
-    """A word's vector does not depend on the other texts in the batch (padding is masked),
-    and the two senses of 'bank' get different vectors."""
-    cfg, params = micro_encoder()
-    embedder = embed.Embedder(cfg, params["bert"], load_tokenizer(VOCAB), "last4", "sum")
-    alone = embedder.word_vectors([embed.DEMO_SENTENCES[0]], "bank")
-    batch = embedder.word_vectors(list(embed.DEMO_SENTENCES) + ["the bank " + "the " * 30], "bank")
-    assert alone.shape == (1, 32) and batch.shape == (5, 32)
-    np.testing.assert_allclose(alone[0], batch[0], atol=1e-5)
-    assert not np.allclose(batch[0], batch[1])
-    with pytest.raises(UserError, match="does not occur"):
-        embedder.word_vectors(["no such word here"], "bank")
-    assert embedder.sentence_vectors(["a b", "c"]).shape == (2, 32)
-
-
-def test_cli_demo_prints_a_symmetric_cosine_table(tmp_path, capsys):
-    """`jaxbert embed --init DIR --demo`: a 4×4 table, 1.000 on the diagonal, symmetric;
-    the tokenizer is found beside the params."""
-    cfg, params = micro_encoder()
-    save_params(tmp_path / "ckpt", jax.tree.map(np.asarray, params), cfg)
-    (tmp_path / "ckpt" / "tokenizer").mkdir()
-    shutil.copy(VOCAB, tmp_path / "ckpt" / "tokenizer" / "vocab.txt")
-    out_npz = tmp_path / "v.npz"
-    assert (
-        cli.main(["embed", "--init", str(tmp_path / "ckpt"), "--demo", "--output", str(out_npz)])
-        == 0
-    )
-    out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("[")]
-    assert len(rows) == 4 and "bank" in out
-    sims = np.array([[float(x) for x in r.split()[-4:]] for r in rows])
-    np.testing.assert_allclose(np.diag(sims), 1.0, atol=1e-3)
-    np.testing.assert_allclose(sims, sims.T, atol=1e-3)
-    assert np.load(out_npz)["vectors"].shape == (4, 32)

@@ -1,0 +1,70 @@
+"""One `jaxbert eval-embeddings` run: the tasks, each with and without corrections, as one
+JSON-able dict with the settings, and the summary lines the CLI prints."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from jaxbert.embed import corrections as corr
+from jaxbert.errors import UserError
+from jaxbert.evals import wic, wordsim, wsd
+
+TASKS = ("wic", "wsd", "wordsim")
+WIC_DIR = Path("wsd/WiC_dataset")
+
+
+def fitter(kinds, top_k: int = 0):
+    """sample → {kind: fitted correction} for the requested kinds."""
+
+    def fit_all(sample, what="the fitting sample"):
+        return {k: corr.fit(k, sample, top_k, what) for k in kinds}
+
+    return fit_all
+
+
+def check_data(data: Path, tasks) -> None:
+    """Before any model loading: every task's files are where they should be."""
+    needs = {"wic": [WIC_DIR / "train"], "wsd": [wsd.FRAMEWORK, wsd.SENSES, wsd.SEMCOR],
+             "wordsim": [wordsim.DIR]}  # fmt: skip
+    for task in tasks:
+        for rel in needs[task]:
+            if not (data / rel).exists():
+                raise UserError(f"--task {task}: {data / rel} not found (set --data to the "
+                                "folder that holds wsd/ and wordsim/, e.g. ../shared/data)")  # fmt: skip
+
+
+def run(embedder, tasks, data: Path, kinds, *, sentences=(), semcor_sentences=0, per_word=8,
+        top_k=0, log=print) -> dict:  # fmt: skip
+    fit = fitter(kinds, top_k)
+    out = {}
+    for task in tasks:
+        t0 = time.time()
+        log(f"eval-embeddings: {task} …")
+        if task == "wic":
+            res = wic.evaluate(embedder.word_vectors, data / WIC_DIR, fit)
+        elif task == "wsd":
+            res = wsd.evaluate(embedder.word_vectors, data, fit, semcor_sentences)
+        else:
+            res = wordsim.evaluate(embedder, data, sentences, fit, per_word)
+        res["wall_s"] = round(time.time() - t0, 1)
+        out[task] = res
+        for line in summary(task, res):
+            log("  " + line)
+    return out
+
+
+def summary(task: str, res: dict) -> list[str]:
+    r = res["results"]
+    if task == "wic":
+        return [f"{k:>7}: dev {v['dev_accuracy']:.3f}" + (f"  test {v['test_accuracy']:.3f}"
+                if "test_accuracy" in v else "") + f"  (threshold {v['threshold']:.3f})"
+                for k, v in r.items()]  # fmt: skip
+    if task == "wsd":
+        return [f"{k:>7}: ALL F1 {v['scores']['ALL']['F1']:.3f}" for k, v in r.items()]
+    lines = []
+    for kind, by_corr in r.items():
+        for k, rho in by_corr.items():
+            mean = sum(rho.values()) / len(rho)
+            lines.append(f"{kind:>7} {k:>7}: mean ρ {mean:.3f} over {len(rho)} sets")
+    return lines
