@@ -14,6 +14,8 @@ FT_ARGS ?= $(if $(filter $(RUN),$(INIT)),--config.optimizer.learning_rate=1e-4)
 FT_CONFIG = $(if $(filter conll2003 ner,$(TASK)),configs/finetune/ner.py,$(if $(filter squad,$(TASK)),configs/finetune/squad.py,configs/finetune/glue.py:$(TASK)))
 CONFIG ?= configs/pretrain/phase1_seq128.py:base,adamw
 PYTEST_FLAGS ?=
+# Two pytest-xdist workers: most of the suite is single-threaded XLA compilation.
+TEST_WORKERS ?= 2
 
 .PHONY: install install-gpu install-tpu test test-slow lint format pretrain pretrain-wiki pretrain-gpu pretrain-tpu finetune bench clean
 
@@ -27,7 +29,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@touch $@
 
 test: install
-	$(PY) -m pytest -m "not slow" -q $(PYTEST_FLAGS)
+	$(PY) -m pytest -m "not slow" -q -n $(TEST_WORKERS) $(PYTEST_FLAGS)
 
 test-slow: install
 	$(PY) -m pytest -m slow -q $(PYTEST_FLAGS)

@@ -124,13 +124,18 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "runs/quality")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--quick", action="store_true", help="300 training examples: a smoke run")
+    p.add_argument("--inits", default="pretrained,scratch",
+                   help="which inits to run now (scratch needs only the run's config and "
+                   "tokenizer, so it can run while the pretraining does)")  # fmt: skip
     args = p.parse_args()
     if not (args.pretrained / "config.json").is_file():
         sys.exit(f"quality: {args.pretrained} is not a pretraining run (no config.json)")
     results = {"pretrained": str(args.pretrained), "seeds": args.seeds, "epochs": args.epochs,
                "quick": args.quick, "tasks": {}}  # fmt: skip
+    if args.results.is_file():  # another invocation's inits (e.g. scratch run earlier)
+        results["tasks"] = json.loads(args.results.read_text()).get("tasks", {})
     for task in args.tasks.split(","):
-        for init in ("pretrained", "scratch"):
+        for init in args.inits.split(","):
             runs = {}
             for lr in (float(x) for x in args.lrs.split(",")):
                 m = run_one(task, init, lr, args, args.out / task / init / f"lr{lr:g}")

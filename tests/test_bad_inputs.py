@@ -319,7 +319,7 @@ CONVERT_CASES = [
 
 EMBED = "embed --init {run}"
 EMBED_CASES = [
-    Case("embed-no-init-flag", "embed --text hi", r"required: --init"),
+    Case("embed-no-init-flag", "embed --text hi", r"--init is required"),
     Case("embed-missing-init", "embed --init {root}/nope --text hi", r"--init \S*nope: not found"),
     Case("embed-init-not-checkpoint", "embed --init {in}/emptydir --text hi", r"emptydir"),
     Case("embed-init-truncated", "embed --init {in}/run_trunc --text hi", r"run_trunc"),

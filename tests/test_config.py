@@ -82,3 +82,22 @@ def test_config_file_typo_is_an_error_naming_the_file(tmp_path):
         load_config(str(bad))
     with pytest.raises(UserError, match="config file not found"):
         load_config(str(tmp_path / "missing.py"))
+
+
+def test_attention_impl_defaults_for_old_configs_and_is_checked():
+    """A model config saved before attention_impl existed loads as xla; an unknown kernel
+    is refused naming the key; cudnn is refused on a machine without a CUDA GPU."""
+    from jaxbert.model.config import ModelConfig, model_config
+    from jaxbert.train.config import pretrain_defaults
+    from jaxbert.train.loop import validate
+
+    old = model_config("tiny").to_dict()
+    del old["attention_impl"]
+    assert ModelConfig.from_config(old).attention_impl == "xla"
+    with pytest.raises(UserError, match="config.model.attention_impl='flash'"):
+        ModelConfig.from_config({**old, "attention_impl": "flash"})
+    cfg = pretrain_defaults()
+    cfg.model = model_config("tiny", attention_impl="cudnn")
+    cfg.data.source = "synthetic"
+    with pytest.raises(UserError, match="attention_impl=cudnn needs a CUDA GPU"):
+        validate(cfg)

@@ -114,6 +114,9 @@ def abstract_state(cfg: Any) -> Any:
     example = {"input_ids": ids, "input_mask": ids, "segment_ids": ids}
     example["masked_positions"] = ids[:, :2]
     tx = optim.make_optimizer(cfg.optimizer, cfg.train.num_steps)
+    if cfg.model.get("attention_impl") == "cudnn":  # same shapes; traceable without a GPU
+        cfg = cfg.copy_and_resolve_references()
+        cfg.model.attention_impl = "xla"
     init = functools.partial(
         init_state,
         pretraining_model(cfg),

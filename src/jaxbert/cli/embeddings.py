@@ -113,7 +113,7 @@ def _embedder(args):
     from jaxbert.embed import load_embedder
 
     if not args.init:
-        raise UserError("jaxbert embed: --init is required (a jaxbert run, params or HF dir)")
+        raise UserError("--init is required (a jaxbert run, params or HF dir)")
     _check_exists("--init", args.init, "a jaxbert run or params dir, or a Hugging Face dir")
     return load_embedder(args.init, args.tokenizer, random_init=args.random_init,
                          layer=args.layer, combine=args.combine, pool=args.pool,

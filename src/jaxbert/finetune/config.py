@@ -78,6 +78,13 @@ def finetune_defaults(task: str = "sst2") -> ml_collections.ConfigDict:
     cfg.data_dir = "../shared/data"
     cfg.source = "tsv"  # GLUE only: tsv | tfds (then data_dir is the TFDS data_dir)
     cfg.mode = "full"  # full fine-tuning | feature (encoder frozen, only the head trains)
+    # mode=feature (the BERT paper's feature-based approach): the encoder runs once and
+    # the head trains on cached states of `layer` (last | last4 | N), several layers
+    # combined by sum | mean | concat; token tasks may put a BiLSTM (`head=bilstm`,
+    # lstm_size 0 = hidden_size) before their classifier.
+    cfg.features = ml_collections.ConfigDict(
+        {"layer": "last", "combine": "sum", "head": "linear", "lstm_size": 0, "lstm_layers": 2}
+    )
     cfg.max_seq_length = seq_len
     cfg.batch_size = 32  # global, over all devices and processes
     cfg.eval_batch_size = 0  # 0: same as batch_size
@@ -148,6 +155,8 @@ _SQUAD_RULES = (
 )
 _CHOICES = (
     ("mode", ("full", "feature")),
+    ("features.combine", ("sum", "mean", "concat")),
+    ("features.head", ("linear", "bilstm")),
     ("source", ("tsv", "tfds")),
     ("optimizer.name", ("adamw", "lamb")),
     ("optimizer.decay", ("linear", "polynomial", "constant")),
@@ -191,6 +200,11 @@ def check_config(cfg) -> None:
     from jaxbert.finetune.seeds import parse_seeds
 
     parse_seeds(cfg.get("seeds", "1"), cfg.seed)
+    _check(cfg, "features.lstm_size", lambda v: v >= 0, "an integer >= 0 (0: hidden_size)")
+    _check(cfg, "features.lstm_layers", lambda v: v >= 1, "an integer >= 1")
+    if cfg.features.head == "bilstm" and family != "ner":
+        raise UserError("config.features.head=bilstm is a token-tagging head: use it with "
+                        "conll2003, or head=linear")  # fmt: skip
     if family == "squad":
         _check_squad(cfg)
     if family == "ner":

@@ -46,6 +46,7 @@ from jaxbert.checkpoint import (
 )
 from jaxbert.errors import UserError
 from jaxbert.finetune import buckets as buckets_lib
+from jaxbert.finetune import features as features_lib
 from jaxbert.finetune import seeds as seeds_lib
 from jaxbert.finetune.config import check_config
 from jaxbert.finetune.data import EvalSplit, TaskData, load_task_data
@@ -363,13 +364,41 @@ def setup(cfg, log=print):
     opt = _optimizer_config(cfg, num_steps)
     tx = make_optimizer(opt, num_steps, cfg.mode)
     schedule = optim.learning_rate_schedule(opt, num_steps)
-    model = build_model(data.kind, pre.model_cfg, data.num_labels)
-    steps = FinetuneSteps(
-        model, tx, schedule, data.kind, mesh, _example(cfg.batch_size, cfg.max_seq_length)
-    )
-    pretrained = None if pre.bert_params is None else {"bert": pre.bert_params}
+    if cfg.mode == "feature":  # the encoder runs once here; only the head trains
+        model = _feature_head(cfg, pre, data, eval_bs, log)
+        example = {k: jnp.zeros((cfg.batch_size, *v.shape[1:]), v.dtype)
+                   for k, v in data.train.items() if k in ("features", "input_mask")}  # fmt: skip
+        pretrained = None
+    else:
+        model = build_model(data.kind, pre.model_cfg, data.num_labels)
+        example = _example(cfg.batch_size, cfg.max_seq_length)
+        pretrained = None if pre.bert_params is None else {"bert": pre.bert_params}
+    steps = FinetuneSteps(model, tx, schedule, data.kind, mesh, example)
     state = steps.init_state(jax.random.key(cfg.seed), pretrained)
     return pre, data, steps, state, steps_per_epoch
+
+
+def _feature_head(cfg, pre: Pretrained, data: TaskData, batch_size: int, log):
+    """mode=feature: every split gains its cached encoder features (a scratch init's are
+    those of a random encoder, kept as pre.bert_params so best_params holds them)."""
+    from jaxbert.embed import random_bert_params
+
+    if pre.bert_params is None:
+        pre.bert_params = random_bert_params(pre.model_cfg, cfg.seed)
+    t0 = time.perf_counter()
+    splits = [data.train] + [s.features for s in data.dev + data.test]
+    for arrays in splits:
+        arrays["features"] = features_lib.compute(
+            cfg, pre.model_cfg, pre.bert_params, arrays, data.kind, batch_size, pre.source
+        )
+    f = cfg.features
+    layers = features_lib.feature_layers(cfg, pre.model_cfg.num_layers)
+    log(
+        f"features: layer(s) {layers} ({f.combine}), {data.train['features'].shape[-1]}-dim, "
+        f"{sum(num_rows(a) for a in splits)} rows encoded once in "
+        f"{time.perf_counter() - t0:.1f}s; head {f.head}"
+    )
+    return build_model(data.kind, pre.model_cfg, data.num_labels, cfg.features)
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -691,6 +720,8 @@ def _save_best(params, pre: Pretrained, out_dir: Path) -> None:
     at any point leaves one complete best_params/ (the old until the rename, then the new)."""
     from jaxbert.checkpoint import save_params
 
+    if "bert" not in params and pre.bert_params is not None:  # mode=feature: the frozen encoder
+        params = {**params, "bert": pre.bert_params}
     target, new = out_dir / "best_params", out_dir / "best_params.new"
     is_main = jax.process_index() == 0
     if is_main and new.exists():  # left by a crash before the rename: incomplete or stale

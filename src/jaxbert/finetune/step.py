@@ -28,10 +28,18 @@ from jaxbert.train.step import Loss, ShardedSteps
 
 Array = jax.Array
 MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids")
+FEATURE_INPUTS = ("features", "input_mask")  # mode=feature: heads on cached features
 KINDS = ("classification", "regression", "token", "span")
 
 
-def build_model(kind: str, model_cfg, num_labels: int) -> nn.Module:
+def build_model(kind: str, model_cfg, num_labels: int, features=None) -> nn.Module:
+    """The full model of a task kind, or with `features` (config.features, mode=feature)
+    its head alone, which reads cached encoder features."""
+    if features is not None:
+        from jaxbert.model.feature_heads import FeatureHead
+
+        lstm = (features.lstm_size or model_cfg.hidden_size) if features.head == "bilstm" else 0
+        return FeatureHead(model_cfg, kind, num_labels, lstm, features.lstm_layers)
     if kind in ("classification", "regression"):
         return BertForSequenceClassification(model_cfg, 1 if kind == "regression" else num_labels)
     if kind == "token":
@@ -41,9 +49,14 @@ def build_model(kind: str, model_cfg, num_labels: int) -> nn.Module:
     raise ValueError(f"unknown task kind {kind!r}")
 
 
+def model_inputs(model) -> tuple[str, ...]:
+    """The batch keys a model takes: token ids, or cached features for a feature head."""
+    return FEATURE_INPUTS if type(model).__name__ == "FeatureHead" else MODEL_INPUTS
+
+
 def forward(model, params, batch, rng=None) -> dict[str, Array]:
     """Model outputs as a dict: {"logits"} or {"start_logits", "end_logits"}."""
-    out = pretrain_step.forward(model, params, batch, rng, inputs=MODEL_INPUTS)
+    out = pretrain_step.forward(model, params, batch, rng, inputs=model_inputs(model))
     return out if isinstance(out, dict) else {"logits": out}
 
 
@@ -133,7 +146,7 @@ def FinetuneSteps(  # noqa: N802 — reads as the class it builds
 ) -> ShardedSteps:
     """The sharded train state and jitted train/eval steps for one task and mesh."""
     return ShardedSteps(
-        functools.partial(pretrain_step.init_state, model, tx, example, inputs=MODEL_INPUTS),
+        functools.partial(pretrain_step.init_state, model, tx, example, inputs=model_inputs(model)),
         task_loss(model, kind), functools.partial(eval_step, model=model, kind=kind), mesh,
         tx=tx, schedule=schedule, accum_steps=accum_steps, rules=rules,
     )  # fmt: skip

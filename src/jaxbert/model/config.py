@@ -27,6 +27,9 @@ SIZES: dict[str, tuple[int, int, int, int]] = {
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 DTYPES = ("float32", "bfloat16", "float16")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
+ATTENTION_IMPLS = ("xla", "cudnn")
+# Keys added after configs were first saved: a saved config without one had this value.
+NEW_KEY_DEFAULTS = {"attention_impl": "xla"}
 
 
 def model_config(size: str = "base", **overrides) -> ml_collections.ConfigDict:
@@ -56,6 +59,10 @@ def model_config(size: str = "base", **overrides) -> ml_collections.ConfigDict:
             # softmax) in the backward pass: less memory, and on CPU 7% faster at base
             # than saving everything (benchmarks/README.md).
             "remat_policy": "dots",
+            # jax.nn.dot_product_attention's kernel where it applies (no attention dropout,
+            # i.e. evaluation or attention_dropout=0): xla, or cudnn (fused flash attention;
+            # CUDA GPUs, bf16/fp16 only).
+            "attention_impl": "xla",
         }
     )
     for key, value in overrides.items():
@@ -87,13 +94,14 @@ class ModelConfig:
     dtype: str
     scan_layers: bool
     remat_policy: str
+    attention_impl: str = "xla"
 
     @classmethod
     def from_config(cls, cfg: Any, prefix: str = "config.model") -> ModelConfig:
         """From a ConfigDict/mapping/ModelConfig; a bad value is a UserError naming its key."""
         if isinstance(cfg, cls):
             return cfg
-        values = dict(cfg.to_dict() if hasattr(cfg, "to_dict") else cfg)
+        values = {**NEW_KEY_DEFAULTS, **dict(cfg.to_dict() if hasattr(cfg, "to_dict") else cfg)}
         names = [f.name for f in dataclasses.fields(cls)]
         missing = [n for n in names if n not in values]
         unknown = sorted(set(values) - set(names))
@@ -130,6 +138,8 @@ def validate(cfg: Any, prefix: str = "config.model") -> None:
     _check(get("remat_policy") in REMAT_POLICIES, f"{prefix}.remat_policy",
            get("remat_policy"), f"one of {REMAT_POLICIES}")  # fmt: skip
     _check(get("dtype") in DTYPES, f"{prefix}.dtype", get("dtype"), f"one of {DTYPES}")
+    impl = cfg.get("attention_impl", "xla") if hasattr(cfg, "get") else get("attention_impl")
+    _check(impl in ATTENTION_IMPLS, f"{prefix}.attention_impl", impl, f"one of {ATTENTION_IMPLS}")
     _check(get("hidden_act") in ACTIVATIONS, f"{prefix}.hidden_act", get("hidden_act"),
            f"one of {ACTIVATIONS}")  # fmt: skip
     _check(get("size") in SIZES or get("size") == "custom", f"{prefix}.size", get("size"),

@@ -232,7 +232,9 @@ class SelfAttention(nn.Module):
         if deterministic or cfg.attention_dropout == 0.0:
             # Padding is always on the right, so per-example key lengths express the mask
             # and keep the cuDNN flash-attention path available on GPUs.
-            out = jax.nn.dot_product_attention(q, k, v, key_value_seq_lengths=kv_lengths)
+            out = jax.nn.dot_product_attention(
+                q, k, v, key_value_seq_lengths=kv_lengths, implementation=cfg.attention_impl
+            )
         else:
             out = attention_weights_path(
                 q, k, v, kv_lengths, self.make_rng("dropout"), cfg.attention_dropout, dtype

@@ -153,7 +153,7 @@ _RUN_IDENTITY = {
     "train": ("batch_size", "seed"),
     "optimizer": ("name",),
 }
-_MODEL_FREE = ("dtype", "remat_policy")
+_MODEL_FREE = ("dtype", "remat_policy", "attention_impl")
 _IDENTITY_DEFAULTS = {("data", "objective"): "mlm_nsp"}
 
 

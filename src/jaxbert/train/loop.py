@@ -207,8 +207,13 @@ class Run:
 def validate(cfg) -> tuple[Any, int]:
     """All checks of a config, before anything is written: (mesh, per-process batch)."""
     mesh = sharding.create_mesh(cfg.mesh)
-    checks.check_model_and_data(cfg, dict(mesh.shape), jax.process_count())
+    model = checks.check_model_and_data(cfg, dict(mesh.shape), jax.process_count())
     checks.check_vocab(cfg)
+    if model.attention_impl == "cudnn" and jax.default_backend() != "gpu":
+        raise UserError(
+            f"config.model.attention_impl=cudnn needs a CUDA GPU; this is {jax.default_backend()} "
+            "(use attention_impl=xla)"
+        )
     return mesh, cfg.train.batch_size // jax.process_count()
 
 
