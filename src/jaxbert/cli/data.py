@@ -72,6 +72,11 @@ def _add_tokenizer_train(sub) -> None:
         "--verbose", action="store_true",
         help="show sentencepiece's own log here instead of writing it to OUT/sentencepiece.log",
     )  # fmt: skip
+    p.add_argument(
+        "--sampling-alpha", type=float, default=0.0,
+        help="a shared vocabulary over several --corpus: each contributes sentences by its "
+        "smoothed character share q ∝ p^alpha (mBERT: 0.7); 0 (default): read them in order",
+    )  # fmt: skip
     p.set_defaults(func=tokenizer_train)
 
 
@@ -94,7 +99,18 @@ def _add_data_prepare(sub) -> None:
 
 def _add_data_inspect(sub) -> None:
     p = sub.add_parser("inspect", help="write N pipeline examples as JSON lines + statistics")
-    p.add_argument("--prepared", required=True, help="directory made by `jaxbert data prepare`")
+    p.add_argument("--prepared", default="", help="directory made by `jaxbert data prepare`")
+    p.add_argument(
+        "--corpora",
+        default="",
+        help="a mixture instead: NAME=DIR[:WEIGHT],… (shows target vs realized shares)",
+    )
+    p.add_argument(
+        "--sampling-alpha",
+        type=float,
+        default=1.0,
+        help="mixture shares ∝ (token share)^alpha; 1 = proportional",
+    )
     p.add_argument("--n", type=int, default=100, help="number of examples (>= 1)")
     p.add_argument("--out", required=True, help="output .jsonl file")
     p.add_argument("--split", choices=("train", "eval"), default="train")
@@ -129,13 +145,18 @@ def tokenizer_train(args: argparse.Namespace) -> int:
         "language": args.language,
         "max_sentences": args.max_sentences,
     }
+    if args.sampling_alpha:
+        settings["sampling_alpha"] = args.sampling_alpha
     if not args.force and _tokenizer_up_to_date(out, settings):
         print(f"tokenizer train: {out / tokenizer.SP_MODEL_NAME} is up to date", file=sys.stderr)
         return 0
     start = time.time()
     stats = corpus.ReadStats()
     console = _console()
-    sentences = _sentences(args, stats, console)
+    shared = args.sampling_alpha != 0
+    sentences = (
+        _smoothed_sentences(args, stats, console) if shared else _sentences(args, stats, console)
+    )
     try:
         model = tokenizer.train_sentencepiece(
             sentences, out, vocab_size=args.vocab_size, model_type=args.model_type,
@@ -149,6 +170,8 @@ def tokenizer_train(args: argparse.Namespace) -> int:
         if stats.undecodable_warning():
             print(f"tokenizer train: {stats.undecodable_warning()}", file=sys.stderr)
     tok = tokenizer.load_tokenizer(model)
+    if shared:
+        _report_fertility(args, tok, out)
     log = "" if args.verbose else f", log in {out / tokenizer.SP_LOG_NAME}"
     print(
         f"tokenizer train: {model} ({tok.vocab_size} pieces) in {time.time() - start:.1f}s{log}",
@@ -188,6 +211,57 @@ def _sentences(args: argparse.Namespace, stats, console) -> Iterator[str]:
             yield from corpus.split_sentences(doc, args.language)
     if stats.documents:
         print("tokenizer train: running sentencepiece ...", file=console, flush=True)
+
+
+def _per_corpus_sentences(args, stats, limit: int = 0) -> list[list[str]]:
+    from jaxbert.data import corpus  # noqa: PLC0415
+
+    out = []
+    for spec in args.corpus:
+        sentences = []
+        for doc in corpus.iter_corpus([spec], stats, strict=args.strict,
+                                      tfds_data_dir=args.tfds_data_dir,
+                                      tfds_feature=args.tfds_feature):  # fmt: skip
+            sentences += corpus.split_sentences(doc, args.language)
+            if limit and len(sentences) >= limit:
+                break
+        if not sentences:
+            raise UserError(f"tokenizer train: --corpus {spec} has no text")
+        out.append(sentences[:limit] if limit else sentences)
+    return out
+
+
+def _smoothed_sentences(args, stats, console) -> Iterator[str]:
+    """mBERT's recipe (data/vocab_sampling.py): every corpus read, then sampled by its
+    smoothed share; the shares are printed before sentencepiece runs."""
+    from jaxbert.data import vocab_sampling  # noqa: PLC0415
+
+    if len(args.corpus) < 2:
+        raise UserError("--sampling-alpha needs two or more --corpus (one per language)")
+    per_corpus = _per_corpus_sentences(args, stats)
+    sample, q, taken = vocab_sampling.sample_sentences(per_corpus, args.sampling_alpha,
+                                                       args.max_sentences)  # fmt: skip
+    for spec, share, k, n in zip(args.corpus, q, taken, (len(c) for c in per_corpus)):
+        print(f"tokenizer train: {spec}: share {share:.3f}, {k:,} of its {n:,} sentences"
+              + (" (oversampled)" if k > n else ""), file=console, flush=True)  # fmt: skip
+    print("tokenizer train: running sentencepiece ...", file=console, flush=True)
+    yield from sample
+
+
+def _report_fertility(args, tok, out: Path) -> None:
+    """Per corpus: pieces per word and per character, byte-fallback rate (2,000
+    sentences each), printed and written to OUT/fertility.json."""
+    from jaxbert.checkpoint import write_atomic  # noqa: PLC0415
+    from jaxbert.data import corpus, vocab_sampling  # noqa: PLC0415
+
+    report = {}
+    for spec, sentences in zip(args.corpus, _per_corpus_sentences(args, corpus.ReadStats(), 2000)):
+        report[spec] = vocab_sampling.fertility(tok, sentences)
+        r = report[spec]
+        print(f"tokenizer train: {spec}: {r['pieces_per_word']:.2f} pieces/word, "
+              f"{r['pieces_per_char']:.2f} pieces/char, byte fallback "
+              f"{100 * r['byte_fallback_rate']:.2f}%", file=sys.stderr)  # fmt: skip
+    write_atomic(out / "fertility.json", json.dumps(report, indent=2) + "\n")
 
 
 def _console() -> TextIO:
@@ -230,6 +304,7 @@ def data_inspect(args: argparse.Namespace) -> int:
         mask_prob=args.mask_prob, masking=args.masking, random_token=args.random_token,
         short_seq_prob=args.short_seq_prob, eval_fraction=args.eval_fraction,
         packing=args.packing, objective="mlm_nsp" if args.packing == "pairs" else "mlm",
+        corpora=args.corpora, sampling_alpha=args.sampling_alpha,
     )  # fmt: skip
     print(json.dumps(summary, indent=2))
     print(f"data inspect: wrote {args.n} examples to {args.out}", file=sys.stderr)
@@ -238,6 +313,7 @@ def data_inspect(args: argparse.Namespace) -> int:
 
 def _check_inspect_flags(args: argparse.Namespace) -> None:
     """Bounds checked here, so the message names the flag rather than a config key.
+    One of --prepared and --corpora is needed.
 
     --mask-prob stops at 0.8: beyond that BERT's 80/10/10 replacement leaves hardly any
     unmasked context to predict from.
@@ -257,3 +333,7 @@ def _check_inspect_flags(args: argparse.Namespace) -> None:
     for flag, value, ok, want in rules:
         if not ok:
             raise UserError(f"{flag} must be {want}, got {value}")
+    if not args.prepared and not args.corpora:
+        raise UserError("data inspect: give --prepared DIR or --corpora NAME=DIR,…")
+    if args.sampling_alpha <= 0:
+        raise UserError(f"--sampling-alpha must be > 0, got {args.sampling_alpha}")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxbert.data import mixture
 from jaxbert.data.pipeline import default_data_config, make_pretrain_iterator
 from jaxbert.data.store import PreparedCorpus
 from jaxbert.data.tokenizer import Tokenizer, load_tokenizer
@@ -103,11 +104,32 @@ def inspect_prepared(
 ) -> dict:
     """Writes `n` examples to `out` (JSON lines); returns the summary statistics."""
     batch = collect(prepared_dir, n, seed=seed, split=split, **overrides)
-    corpus = PreparedCorpus(prepared_dir)
+    corpora = overrides.get("corpora", "")
+    corpus = PreparedCorpus(prepared_dir or mixture.parse_corpora(corpora)[0].directory)
     tok = load_tokenizer(corpus.tokenizer_path)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w") as f:
         for rec in records(batch, tok):
             f.write(json.dumps(rec) + "\n")
-    return summarize(batch, tok, corpus.unigram_counts)
+    stats = summarize(batch, tok, corpus.unigram_counts)
+    if corpora:
+        stats["corpora"] = corpus_shares(batch, corpora, overrides.get("sampling_alpha", 1.0))
+    return stats
+
+
+def corpus_shares(batch: dict[str, np.ndarray], corpora: str, alpha: float) -> dict:
+    """Per corpus of a mixture: its token count, target share q and the realized shares of
+    examples and of real tokens in `batch`."""
+    specs = mixture.parse_corpora(corpora)
+    tokens = [int(PreparedCorpus(s.directory).sentence_token_start[-1]) for s in specs]
+    q = mixture.sampling_probabilities(tokens, alpha, [s.weight for s in specs])
+    ids, real = batch["corpus_id"], batch["input_mask"].sum(axis=1)
+    out = {}
+    for k, spec in enumerate(specs):
+        out[spec.name] = {
+            "tokens": tokens[k], "target_share": float(q[k]),
+            "example_share": float((ids == k).mean()),
+            "token_share": float(real[ids == k].sum() / max(real.sum(), 1)),
+        }  # fmt: skip
+    return out

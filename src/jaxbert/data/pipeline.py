@@ -30,6 +30,7 @@ import numpy as np
 
 from jaxbert.data import instances as instances_lib
 from jaxbert.data import masking as masking_lib
+from jaxbert.data import mixture as mixture_lib
 from jaxbert.data import packing as packing_lib
 from jaxbert.data import rng as rng_lib
 from jaxbert.data.store import PreparedCorpus
@@ -54,6 +55,10 @@ def default_data_config() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {
             "prepared_dir": "",
+            # A mixture instead of one corpus: "NAME=DIR[:WEIGHT],…" (data/mixture.py),
+            # drawn with q_i ∝ p_i^sampling_alpha from token shares p_i (or ∝ the weights).
+            "corpora": "",
+            "sampling_alpha": 1.0,
             "max_seq_length": 128,
             "max_predictions_per_seq": 20,  # 0 = derived from mask_prob × max_seq_length
             "mask_prob": 0.15,
@@ -104,6 +109,7 @@ def validate_data_config(cfg: Any) -> dict:
         ),
         "num_workers": (c["num_workers"] >= 0, ">= 0"),
         "eval_fraction": (0 <= c["eval_fraction"] < 1, "in [0, 1)"),
+        "sampling_alpha": (c["sampling_alpha"] > 0, "> 0 (1.0 = proportional to tokens)"),
     }  # fmt: skip
     for key, (ok, want) in checks.items():
         if not ok:
@@ -113,6 +119,9 @@ def validate_data_config(cfg: Any) -> dict:
             f"config.data.objective='mlm_nsp' needs config.data.packing='pairs' (NSP labels "
             f"sentence pairs), got {c['packing']!r}; use objective='mlm' for packed text"
         )
+    if c["corpora"]:
+        specs = mixture_lib.parse_corpora(c["corpora"])
+        c["prepared_dir"] = c["prepared_dir"] or specs[0].directory
     needed = derived_max_predictions(c["mask_prob"], c["max_seq_length"])
     if c["max_predictions_per_seq"] == 0:
         c["max_predictions_per_seq"] = needed
@@ -235,8 +244,12 @@ class BatchSource:
 
     def __call__(self, g: int) -> dict[str, np.ndarray]:
         epoch, b = divmod(int(g), self.batches_per_epoch)
+        return self.examples(epoch, b * self.batch_size + np.arange(self.batch_size))
+
+    def examples(self, epoch: int, example: np.ndarray) -> dict[str, np.ndarray]:
+        """The masked examples at positions `example` of `epoch` (a mixture asks for
+        scattered positions; a batch for consecutive ones)."""
         table = self.epoch_table(epoch)
-        example = b * self.batch_size + np.arange(self.batch_size)
         rows = table[example % len(table)]
         keys = rng_lib.derive(self.seed, self.process_index, epoch, example)
         cfg = self.cfg
@@ -362,12 +375,42 @@ def make_pretrain_iterator(
         cfg = eval_data_config(cfg)
     if packing is not None:
         cfg["packing"] = packing
-    source = BatchSource(
-        cfg, batch_size=batch_size, seed=seed, process_index=process_index,
-        process_count=process_count, split=split, debug=debug,
-    )  # fmt: skip
+    kw = dict(batch_size=batch_size, process_index=process_index, process_count=process_count,
+              split=split, debug=debug)  # fmt: skip
+    source = (
+        mixture_source(cfg, seed, **kw) if cfg["corpora"] else BatchSource(cfg, seed=seed, **kw)
+    )
     identity = {"seed": seed, "batch_size": batch_size, "split": split}
+    if cfg["corpora"]:
+        identity |= {"corpora": cfg["corpora"], "sampling_alpha": cfg["sampling_alpha"]}
     identity |= {"process_index": process_index, "process_count": process_count}
     identity |= {k: cfg[k] for k in ("max_seq_length", "max_predictions_per_seq", "masking")}
     identity |= {"packing": cfg["packing"]}
     return PretrainIterator(source, cfg["num_workers"], cfg["prefetch"], identity)
+
+
+def mixture_source(cfg: dict, seed: int, **kw) -> mixture_lib.MixtureSource:
+    """One `BatchSource` per corpus of `data.corpora` (same tokenizer, refused otherwise),
+    each with its own seed, mixed with the smoothed shares of their token counts."""
+    specs = mixture_lib.parse_corpora(cfg["corpora"])
+    sources, tokens, first = [], [], None
+    for k, spec in enumerate(specs):
+        corpus = PreparedCorpus(spec.directory)
+        sha = corpus.manifest["tokenizer"].get("sha256")
+        if first is None:
+            first = (spec, sha)
+        elif sha != first[1]:
+            raise UserError(
+                f"config.data.corpora: {spec.directory} was prepared with another tokenizer "
+                f"than {first[0].directory} ({corpus.tokenizer_path} vs "
+                f"{PreparedCorpus(first[0].directory).tokenizer_path}); prepare every corpus "
+                "with one shared tokenizer"
+            )
+        tokens.append(int(corpus.sentence_token_start[-1]))
+        sub_seed = rng_lib.derive_int(seed, k) % (2**31)
+        sources.append(BatchSource({**cfg, "prepared_dir": spec.directory}, seed=sub_seed, **kw))
+    q = mixture_lib.sampling_probabilities(tokens, cfg["sampling_alpha"],
+                                           [s.weight for s in specs])  # fmt: skip
+    mix = mixture_lib.MixtureSource(sources, [s.name for s in specs], q, kw["batch_size"], seed)
+    mix.tokens = tokens
+    return mix
