@@ -130,3 +130,22 @@ def test_data_inspect_reports_target_and_realized_shares(
         assert abs(s["example_share"] - s["target_share"]) < 0.08  # 400 draws: ±4 sd
     assert cli.main(["data", "inspect", "--out", str(tmp_path / "y.jsonl")]) == 2
     assert "give --prepared DIR or --corpora" in capsys.readouterr().err
+
+
+def test_pretraining_runs_on_a_mixture(prepared_dir, digits_dir, tmp_path):
+    """`jaxbert pretrain` with data.corpora: the loop trains on mixed batches (corpus_id
+    rides along), and the run directory records the mixture as part of its identity."""
+    import json
+
+    from jaxbert.config import load_config
+    from jaxbert.train.loop import pretrain
+    from tests.train.test_loop import CONFIG, overrides
+
+    argv = overrides(prepared_dir, tmp_path / "run", **{
+        "data.corpora": f"wiki={prepared_dir},digits={digits_dir}", "data.sampling_alpha": 0.5,
+        "train.num_steps": 3, "checkpoint.every_steps": 3, "data.eval_fraction": 0.1,
+    })  # fmt: skip
+    result = pretrain(load_config(CONFIG, argv))
+    assert result.step == 3 and np.isfinite(result.train_metrics["loss"])
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["data"]["corpora"].startswith("wiki=") and saved["data"]["sampling_alpha"] == 0.5

@@ -121,7 +121,7 @@ def validate_data_config(cfg: Any) -> dict:
         )
     if c["corpora"]:
         specs = mixture_lib.parse_corpora(c["corpora"])
-        c["prepared_dir"] = c["prepared_dir"] or specs[0].directory
+        c["prepared_dir"] = specs[0].directory  # what vocabulary checks read
     needed = derived_max_predictions(c["mask_prob"], c["max_seq_length"])
     if c["max_predictions_per_seq"] == 0:
         c["max_predictions_per_seq"] = needed

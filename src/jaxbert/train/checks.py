@@ -95,6 +95,8 @@ def _check_data(cfg: Any) -> None:
     resolved = validate_data_config(cfg.data)
     if cfg.data.get("max_predictions_per_seq") == 0:  # derived: every later reader sees it
         cfg.data.max_predictions_per_seq = resolved["max_predictions_per_seq"]
+    if cfg.data.get("corpora"):  # a mixture: the checks read its first corpus
+        cfg.data.prepared_dir = resolved["prepared_dir"]
 
 
 def prepared_tokenizer(cfg: Any) -> dict:
@@ -149,12 +151,20 @@ def _check_same_tokenizer(path: str, data_tok: dict, prepared_dir: str) -> None:
 # tokenization and batch shape. (dtype and remat change numerics or memory, not the model.)
 _RUN_IDENTITY = {
     "model": None,  # every model key except the two below
-    "data": ("max_seq_length", "max_predictions_per_seq", "prepared_dir", "objective"),
+    "data": (
+        "max_seq_length",
+        "max_predictions_per_seq",
+        "prepared_dir",
+        "objective",
+        "corpora",
+        "sampling_alpha",
+    ),  # fmt: skip
     "train": ("batch_size", "seed"),
     "optimizer": ("name",),
 }
 _MODEL_FREE = ("dtype", "remat_policy", "attention_impl")
-_IDENTITY_DEFAULTS = {("data", "objective"): "mlm_nsp"}
+_IDENTITY_DEFAULTS = {("data", "objective"): "mlm_nsp", ("data", "corpora"): "",
+                      ("data", "sampling_alpha"): 1.0}  # fmt: skip
 
 
 def identity_differences(saved: dict, cfg: Any) -> list[str]:
