@@ -134,7 +134,8 @@ def test_data_inspect_reports_target_and_realized_shares(
 
 def test_pretraining_runs_on_a_mixture(prepared_dir, digits_dir, tmp_path):
     """`jaxbert pretrain` with data.corpora: the loop trains on mixed batches (corpus_id
-    rides along), and the run directory records the mixture as part of its identity."""
+    rides along), evaluates each corpus alone too, and the run directory records the
+    mixture as part of its identity."""
     import json
 
     from jaxbert.config import load_config
@@ -144,8 +145,12 @@ def test_pretraining_runs_on_a_mixture(prepared_dir, digits_dir, tmp_path):
     argv = overrides(prepared_dir, tmp_path / "run", **{
         "data.corpora": f"wiki={prepared_dir},digits={digits_dir}", "data.sampling_alpha": 0.5,
         "train.num_steps": 3, "checkpoint.every_steps": 3, "data.eval_fraction": 0.1,
+        "train.eval_every": 3, "train.eval_batches": 2,
     })  # fmt: skip
     result = pretrain(load_config(CONFIG, argv))
     assert result.step == 3 and np.isfinite(result.train_metrics["loss"])
+    for name in ("wiki", "digits"):  # per-corpus held-out metrics beside the mixed ones
+        assert 0 <= result.eval_metrics[f"{name}/mlm_accuracy"] <= 1
+        assert np.isfinite(result.eval_metrics[f"{name}/mlm_loss"])
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["data"]["corpora"].startswith("wiki=") and saved["data"]["sampling_alpha"] == 0.5

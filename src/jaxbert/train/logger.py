@@ -110,7 +110,9 @@ def plot_curves(metrics_path: Path, out_png: Path) -> Path | None:
             (ax_loss, ("mlm_loss", "nsp_loss")),
             (ax_acc, ("mlm_accuracy", "nsp_accuracy")),
         ):
-            for key in (k for k in keys if k in rows[-1]):
+            # a mixture's eval also has CORPUS/mlm_loss and CORPUS/mlm_accuracy per corpus
+            per_corpus = sorted(k for k in rows[-1] if "/" in k and k.split("/")[1] in keys)
+            for key in [k for k in keys if k in rows[-1]] + per_corpus:
                 ax.plot(steps, [r.get(key) for r in rows], style, label=f"{split} {key}")
     ax_loss.set(xlabel="step", ylabel="loss", title="Loss")
     ax_acc.set(xlabel="step", ylabel="accuracy", title="Accuracy", ylim=(0, 1))

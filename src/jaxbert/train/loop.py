@@ -117,7 +117,23 @@ def evaluate(cfg, steps: CompiledSteps, params, batch_size: int) -> dict:
         sums |= {k: v for k, v in pairs.items() if k.startswith("nsp_")}
     metrics = {k: float(v) for k, v in normalise(sums).items()}
     metrics.pop("real_tokens", None)
-    return metrics
+    return metrics | _per_corpus_eval(cfg, steps, params, batch_size)
+
+
+def _per_corpus_eval(cfg, steps: CompiledSteps, params, batch_size: int) -> dict:
+    """A mixture's held-out MLM loss and accuracy on each corpus alone (`NAME/mlm_…`): the
+    mixed eval hides which languages gain or lose when the shares change."""
+    if cfg.data.source != "prepared" or not cfg.data.get("corpora"):
+        return {}
+    from jaxbert.data.mixture import parse_corpora
+
+    out = {}
+    for spec in parse_corpora(cfg.data.corpora):
+        sub = cfg.copy_and_resolve_references()
+        sub.data.corpora, sub.data.prepared_dir = "", spec.directory
+        m = normalise(_eval_sums(sub, steps, params, batch_size, packing=None))
+        out |= {f"{spec.name}/{k}": float(m[k]) for k in ("mlm_loss", "mlm_accuracy")}
+    return out
 
 
 def _eval_packing(cfg) -> str:
@@ -348,9 +364,13 @@ def _log_eval(run: Run, step: int) -> dict:
     eval_metrics = evaluate(run.cfg, run.steps, run.state.params, run.local_batch)
     run.log.write(step, "eval", eval_metrics)
     nsp = eval_metrics.get("nsp_accuracy")
+    per_corpus = "".join(f" | {k.split('/')[0]} {v:.3f}" for k, v in eval_metrics.items()
+                         if k.endswith("/mlm_accuracy"))  # fmt: skip
     run.log.print(
         f"eval step {step}: loss {eval_metrics['loss']:.4f} | mlm acc "
-        f"{eval_metrics['mlm_accuracy']:.3f}" + (f" | nsp acc {nsp:.3f}" if nsp is not None else "")
+        f"{eval_metrics['mlm_accuracy']:.3f}"
+        + (f" | nsp acc {nsp:.3f}" if nsp is not None else "")
+        + per_corpus
     )
     return eval_metrics
 
