@@ -29,6 +29,12 @@ def build_data(root: Path) -> Path:
         (root / "wsd" / dst).parent.mkdir(parents=True, exist_ok=True)
         with gzip.open(root / "wsd" / dst, "wb") as f:
             f.write((FIX / src).read_bytes())
+    flores = root / "multilingual" / "parallel" / "flores200_devtest"
+    flores.mkdir(parents=True)
+    en = ["the cat sat on the bank .", "the river was muddy .", "she played the violin .",
+          "he sold the loan in 2016 .", "the bird flew over the hill ."]  # fmt: skip
+    (flores / "eng_Latn.devtest").write_text("\n".join(en) + "\n")
+    (flores / "deu_Latn.devtest").write_text("\n".join(s.replace("the", "die") for s in en) + "\n")
     (root / "wordsim").mkdir()
     shutil.copy(FIX / "wordsim_toy.txt", root / "wordsim" / "EN-TOY.txt")
     return root

@@ -86,12 +86,24 @@ def _add_eval(subparsers) -> None:
         help="score contextual embeddings on WiC, WSD and word similarity",
         description="WiC (cosine threshold chosen on train), all-words WSD (1-NN SemCor "
         "sense centroids, Raganato et al. 2017 sets, MFS baseline) and word similarity "
-        "(Spearman ρ, 13 sets), each with and without anisotropy corrections.",
+        "(Spearman ρ, 13 sets), each with and without anisotropy corrections; `flores`: "
+        "FLORES-200 cross-lingual sentence retrieval (top-1, xx↔en).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _model_flags(p)
     p.add_argument("--task", nargs="+", default=["wic", "wsd", "wordsim"],
-                   choices=("wic", "wsd", "wordsim"))  # fmt: skip
+                   choices=("wic", "wsd", "wordsim", "flores"))  # fmt: skip
+    p.add_argument(
+        "--languages",
+        default="",
+        help="flores: comma-separated codes (e.g. deu_Latn,kor_Hang); default all",
+    )
+    p.add_argument(
+        "--sentence-pool",
+        default="mean",
+        choices=("mean", "cls"),
+        help="flores: sentence vectors from the mean of sub-tokens, or [CLS]",
+    )
     p.add_argument("--data", default=str(DEFAULT_DATA), help="the folder with wsd/, wordsim/")
     p.add_argument("--corrections", default="none,center,whiten,abtt",
                    help="comma-separated: none, center, whiten, abtt")  # fmt: skip
@@ -227,7 +239,8 @@ def run_eval(args) -> int:
     embedder, source = _embedder(args)
     results = run.run(embedder, args.task, data, kinds, sentences=sentences,
                       semcor_sentences=args.semcor_sentences, per_word=args.per_word,
-                      top_k=args.abtt_k)  # fmt: skip
+                      top_k=args.abtt_k, sentence_pool=args.sentence_pool,
+                      languages=[x for x in args.languages.split(",") if x])  # fmt: skip
     settings = {k: v for k, v in vars(args).items() if k != "func"}
     _write_json(out, {"settings": settings, "source": source, "tasks": results})
     print(f"results written to {out}")

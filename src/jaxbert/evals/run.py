@@ -8,9 +8,9 @@ from pathlib import Path
 
 from jaxbert.embed import corrections as corr
 from jaxbert.errors import UserError
-from jaxbert.evals import wic, wordsim, wsd
+from jaxbert.evals import flores, wic, wordsim, wsd
 
-TASKS = ("wic", "wsd", "wordsim")
+TASKS = ("wic", "wsd", "wordsim", "flores")
 WIC_DIR = Path("wsd/WiC_dataset")
 
 
@@ -26,7 +26,7 @@ def fitter(kinds, top_k: int = 0):
 def check_data(data: Path, tasks) -> None:
     """Before any model loading: every task's files are where they should be."""
     needs = {"wic": [WIC_DIR / "train"], "wsd": [wsd.FRAMEWORK, wsd.SENSES, wsd.SEMCOR],
-             "wordsim": [wordsim.DIR]}  # fmt: skip
+             "wordsim": [wordsim.DIR], "flores": [flores.DIR]}  # fmt: skip
     for task in tasks:
         for rel in needs[task]:
             if not (data / rel).exists():
@@ -35,7 +35,7 @@ def check_data(data: Path, tasks) -> None:
 
 
 def run(embedder, tasks, data: Path, kinds, *, sentences=(), semcor_sentences=0, per_word=8,
-        top_k=0, log=print) -> dict:  # fmt: skip
+        top_k=0, languages=(), sentence_pool="mean", log=print) -> dict:  # fmt: skip
     fit = fitter(kinds, top_k)
     out = {}
     for task in tasks:
@@ -45,6 +45,9 @@ def run(embedder, tasks, data: Path, kinds, *, sentences=(), semcor_sentences=0,
             res = wic.evaluate(embedder.word_vectors, data / WIC_DIR, fit)
         elif task == "wsd":
             res = wsd.evaluate(embedder.word_vectors, data, fit, semcor_sentences)
+        elif task == "flores":
+            vectors = lambda texts: embedder.sentence_vectors(texts, sentence_pool)  # noqa: E731
+            res = flores.evaluate(vectors, data / flores.DIR, languages, fit)
         else:
             res = wordsim.evaluate(embedder, data, sentences, fit, per_word)
         res["wall_s"] = round(time.time() - t0, 1)
@@ -62,6 +65,10 @@ def summary(task: str, res: dict) -> list[str]:
                 for k, v in r.items()]  # fmt: skip
     if task == "wsd":
         return [f"{k:>7}: ALL F1 {v['scores']['ALL']['F1']:.3f}" for k, v in r.items()]
+    if task == "flores":
+        return [f"{k:>7}: mean top-1 xx→en {sum(x['to_en'] for x in v.values()) / len(v):.3f}, "
+                f"en→xx {sum(x['from_en'] for x in v.values()) / len(v):.3f} over {len(v)} languages"
+                for k, v in r.items()]  # fmt: skip
     lines = []
     for kind, by_corr in r.items():
         for k, rho in by_corr.items():
