@@ -61,6 +61,11 @@ def squad_defaults() -> ml_collections.ConfigDict:
             "max_query_length": 64,
             "n_best_size": 20,
             "max_answer_length": 30,
+            # Zero-shot evaluation in other languages (XQuAD): SQuAD-format files (.json or
+            # .json.gz, under data_dir or absolute), comma-separated, each scored with the
+            # best-on-dev params as a test split; and a file whose articles never train.
+            "eval_files": "",
+            "exclude_articles_from": "",
         }
     )
 

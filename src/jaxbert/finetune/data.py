@@ -199,6 +199,9 @@ def _keep_questions(articles: list[dict], qids: set[str]) -> list[dict]:
 
 
 def _squad(cfg, tokenizer, root: Path) -> TaskData:
+    """SQuAD v1.1; `squad.eval_files` adds splits in other languages (XQuAD zero-shot), and
+    `squad.exclude_articles_from` keeps another file's articles out of training (XQuAD's
+    English articles are all in SQuAD dev)."""
     s = cfg.squad
     articles = squad.load_squad(root / "squad" / s.file)
     if s.train_file:
@@ -207,6 +210,9 @@ def _squad(cfg, tokenizer, root: Path) -> TaskData:
         train_articles, eval_articles = squad.split_articles(
             articles, s.eval_fraction, s.split_seed
         )
+    if s.get("exclude_articles_from"):
+        excluded = {a["title"] for a in squad.load_squad(_data_path(root, s.exclude_articles_from))}
+        train_articles = [a for a in train_articles if a["title"] not in excluded]
     convert = dict(
         tokenizer=tokenizer,
         max_seq_length=cfg.max_seq_length,
@@ -215,26 +221,37 @@ def _squad(cfg, tokenizer, root: Path) -> TaskData:
     )
     train_ex = subset(squad.read_examples(train_articles, True), cfg.max_train_examples, cfg.seed)
     train, _ = squad.convert_examples(_require(train_ex, "SQuAD training questions"), **convert)
-    eval_ex = squad.read_examples(eval_articles, False)[: cfg.max_eval_examples or None]
-    feats, meta = squad.convert_examples(_require(eval_ex, "SQuAD eval questions"), **convert)
-    gold = _keep_questions(eval_articles, {e.qas_id for e in eval_ex})
+    dev = _squad_split("dev", eval_articles, cfg, convert, "squad_dev_predictions.json")
+    test = []
+    for spec in (x.strip() for x in s.get("eval_files", "").split(",") if x.strip()):
+        name = Path(spec).name.removesuffix(".gz").removesuffix(".json")
+        test.append(_squad_split(name, squad.load_squad(_data_path(root, spec)), cfg, convert,
+                                 f"{name}_predictions.json"))  # fmt: skip
+    return TaskData("span", 2, "f1", train, [dev], test)
+
+
+def _data_path(root: Path, spec: str) -> Path:
+    """A path as given, else under data_dir (e.g. multilingual/parallel/xquad/xquad.de.json.gz)."""
+    p = Path(spec)
+    return p if p.is_absolute() or p.exists() else root / spec
+
+
+def _squad_split(name: str, articles, cfg, convert: dict, filename: str) -> EvalSplit:
+    s, tokenizer = cfg.squad, convert["tokenizer"]
+    eval_ex = squad.read_examples(articles, False)[: cfg.max_eval_examples or None]
+    feats, meta = squad.convert_examples(_require(eval_ex, f"SQuAD {name} questions"), **convert)
+    gold = _keep_questions(articles, {e.qas_id for e in eval_ex})
 
     def answers(preds: Arrays) -> dict[str, str]:
         return squad.postprocess(
-            eval_ex,
-            meta,
-            preds["start_logits"],
-            preds["end_logits"],
-            tokenizer,
-            s.n_best_size,
-            s.max_answer_length,
-        )[0]
+            eval_ex, meta, preds["start_logits"], preds["end_logits"], tokenizer,
+            s.n_best_size, s.max_answer_length,
+        )[0]  # fmt: skip
 
     def score(predicted: dict[str, str]) -> dict:
         return squad.evaluate(gold, predicted)
 
     def write(predicted: dict[str, str], out_dir: Path) -> list[Path]:
-        return [squad.write_predictions(predicted, out_dir / "squad_dev_predictions.json")]
+        return [squad.write_predictions(predicted, out_dir / filename)]
 
-    dev = EvalSplit("dev", feats, answers, score, write)
-    return TaskData("span", 2, "f1", train, [dev], [])
+    return EvalSplit(name, feats, answers, score, write)

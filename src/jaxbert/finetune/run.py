@@ -48,7 +48,7 @@ from jaxbert.errors import UserError
 from jaxbert.finetune import buckets as buckets_lib
 from jaxbert.finetune import features as features_lib
 from jaxbert.finetune import seeds as seeds_lib
-from jaxbert.finetune.config import check_config
+from jaxbert.finetune.config import check_config, finetune_defaults
 from jaxbert.finetune.data import EvalSplit, TaskData, load_task_data
 from jaxbert.finetune.pretrained import Pretrained, check_vocab, load_pretrained, resolve_path
 from jaxbert.finetune.step import FinetuneSteps, build_model, make_optimizer
@@ -250,6 +250,13 @@ def config_differences(saved: dict, current: dict) -> list[str]:
     """`key (checkpoint A, now B)` for each training-shaping key whose value differs."""
     a = _flat(json.loads(json.dumps(saved)))
     b = _flat(json.loads(json.dumps(current)))
+    # A key one side lacks was added since (features.*, squad.eval_files, …): it had its
+    # default then, so only a non-default value counts as a difference.
+    defaults = _flat(json.loads(config_lib.to_json(finetune_defaults(current.get("task", "sst2")))))
+    for k in set(a) ^ set(b):
+        if k in defaults:
+            a.setdefault(k, defaults[k])
+            b.setdefault(k, defaults[k])
     keys = sorted(k for k in set(a) | set(b) if k.split(".")[0] not in RESUMABLE_CHANGES)
     missing = "<absent>"
     return [

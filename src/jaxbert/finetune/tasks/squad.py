@@ -10,6 +10,7 @@ out of it by article, so no paragraph is seen on both sides.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import re
 import string
@@ -64,7 +65,8 @@ def load_squad(path: str | Path) -> list[dict]:
             f"SQuAD file not found: {path} (expected e.g. ../shared/data/squad/dev-v1.1.json)"
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise textfile.decode_error(path, e) from None
     except json.JSONDecodeError as e:
