@@ -73,7 +73,7 @@ def run_one(task, init, lr, args, out: Path) -> dict | None:
             cmd += ["--config.max_train_examples=300", "--config.max_eval_examples=200"]
         out.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        with open(out.with_suffix(".log"), "a") as log:
+        with open(out.parent / f"{out.name}.log", "a") as log:
             rc = subprocess.run(
                 cmd, env={**os.environ, **MALLOC}, stdout=log, stderr=log
             ).returncode

@@ -24,7 +24,7 @@ def test_shares_follow_smoothed_character_counts():
     assert taken == [30, 10] and len(sample) == 40
     assert sample.count("y" * 20) == 10
     assert vocab_sampling.sample_sentences([big, small], 0.5, 40, seed=1)[0] == sample
-    with pytest.raises(UserError, match="--sampling-alpha must be > 0"):
+    with pytest.raises(UserError, match="--sampling-alpha=0 must be > 0"):
         vocab_sampling.smoothed_shares([1, 2], 0)
 
 

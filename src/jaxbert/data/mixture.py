@@ -67,12 +67,19 @@ def sampling_probabilities(tokens, alpha: float, weights=None) -> np.ndarray:
     if weights is not None and all(w is not None for w in weights):
         w = np.asarray(weights, np.float64)
         return w / w.sum()
+    return smoothed(
+        tokens, alpha, "config.data.sampling_alpha", "config.data.corpora: a corpus has no tokens"
+    )
+
+
+def smoothed(sizes, alpha: float, alpha_key: str, empty_error: str) -> np.ndarray:
+    """p_i = size_i / Σ size, q_i = p_i^α / Σ p_j^α; errors name the caller's key."""
     if not alpha > 0:
-        raise UserError(f"config.data.sampling_alpha={alpha!r} must be > 0")
-    t = np.asarray(tokens, np.float64)
-    if (t <= 0).any():
-        raise UserError("config.data.corpora: a corpus has no tokens")
-    q = (t / t.sum()) ** alpha
+        raise UserError(f"{alpha_key}={alpha!r} must be > 0")
+    size = np.asarray(sizes, np.float64)
+    if (size <= 0).any():
+        raise UserError(empty_error)
+    q = (size / size.sum()) ** alpha
     return q / q.sum()
 
 

@@ -19,17 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jaxbert.errors import UserError
+from jaxbert.data.mixture import smoothed
 
 
 def smoothed_shares(chars: Sequence[int], alpha: float) -> np.ndarray:
-    if not alpha > 0:
-        raise UserError(f"--sampling-alpha must be > 0, got {alpha}")
-    c = np.asarray(chars, np.float64)
-    if (c <= 0).any():
-        raise UserError("tokenizer train: a --corpus has no text")
-    q = (c / c.sum()) ** alpha
-    return q / q.sum()
+    return smoothed(chars, alpha, "--sampling-alpha", "tokenizer train: a --corpus has no text")
 
 
 def sample_sentences(corpora: Sequence[Sequence[str]], alpha: float, budget: int,
