@@ -22,7 +22,9 @@ def cells(task: str, res: dict) -> dict[str, str]:
     out = {}
     for corr, r in res["results"].items():
         if task == "wic":
-            out[corr] = f"{100 * r['dev_accuracy']:.1f} / {100 * r.get('test_accuracy', float('nan')):.1f}"
+            out[corr] = (
+                f"{100 * r['dev_accuracy']:.1f} / {100 * r.get('test_accuracy', float('nan')):.1f}"
+            )
         elif task == "wsd":
             if corr != "mfs":
                 out[corr] = f"{100 * r['scores']['ALL']['F1']:.1f}"
@@ -41,7 +43,9 @@ def main() -> int:
     args = p.parse_args()
     runs = [(f.stem.removeprefix("embeddings_"), json.loads(f.read_text())) for f in args.results]
     corrs = ["none", "center", "whiten", "abtt"]
-    head = "| task (metric) | " + " | ".join(f"{name}: {c}" for name, _ in runs for c in corrs) + " |"
+    head = (
+        "| task (metric) | " + " | ".join(f"{name}: {c}" for name, _ in runs for c in corrs) + " |"
+    )
     print(head)
     print("|" + "---|" * (1 + len(runs) * len(corrs)))
     labels = {"wic": "WiC (acc. dev / test, %)", "wsd": "WSD ALL (F1, %)",

@@ -1,4 +1,5 @@
-"""Training throughput and MFU: jaxbert vs transformers' FlaxBertForPreTraining, one run.
+"""Training throughput and MFU: jaxbert vs keras-hub's BertMaskedLM and transformers'
+FlaxBertForPreTraining, in one process.
 
 For each model size (seq 128, batch 32, base at batch 8; fp32; vocab 30522) it compiles
 one full pretraining step (MLM over masked positions + NSP, AdamW with clipping, jitted,
@@ -9,6 +10,10 @@ tokens/s, MFU under two FLOP counts, and the jaxbert / HF tokens/s ratio.
 Variants per size:
   jaxbert        dropout 0.1 (BERT's default; attention takes the explicit softmax path)
   jaxbert-nodrop dropout 0 (attention takes jax.nn.dot_product_attention)
+  jaxbert-mlm    jaxbert's MLM-only objective (no NSP head or loss), dropout 0.1
+  keras-hub      keras-hub BertMaskedLM on the JAX backend (the same jax): logits at the
+                 masked positions, no NSP, AdamW, jit_compile train_on_batch; compared
+                 with jaxbert-mlm (like for like) and jaxbert (with NSP)
   hf-flax        transformers FlaxBertForPreTraining, dropout 0.1, same optimizer and batch
 
 The MFU denominator is a fp32 2048² matmul peak (`flops.measure_matmul_peak`, best of 3)
@@ -22,7 +27,8 @@ the same machine load as the median step times. Numerators:
     python benchmarks/train_throughput.py --sizes tiny,mini --rounds 3 --steps 10 \
         --out benchmarks/results/train_throughput.json
 
-If transformers is not importable the peer is skipped (and the output says so).
+If transformers or keras-hub is not importable, that peer is skipped (and the output says
+so); KERAS_BACKEND is set to jax before keras is imported.
 """
 
 from __future__ import annotations
@@ -39,9 +45,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import optax
+os.environ.setdefault("KERAS_BACKEND", "jax")  # before keras is imported (the keras-hub peer)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
 
 from jaxbert import sharding
 from jaxbert.data.synthetic import SyntheticIterator
@@ -135,6 +143,75 @@ def _hf_train_step(state, batch, rng, *, model, tx, schedule):
     return (step + 1, params, opt_state), metrics
 
 
+class JaxbertMLMVariant(JaxbertVariant):
+    """jaxbert's MLM-only objective (`data.objective=mlm`: no NSP head or loss), the
+    like-for-like comparison with keras-hub's BertMaskedLM."""
+
+    def __init__(self, name: str, cfg, host_batches: list[dict]):
+        mesh = sharding.create_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
+        Variant.__init__(self, [sharding.global_batch(b, mesh) for b in host_batches])
+        self.name, self.model_cfg, self.rng = name, cfg, jax.random.key(1)
+        tx, schedule = _optimizer()
+        example = {k: jnp.asarray(v) for k, v in host_batches[0].items()}
+        steps = CompiledSteps(BertForPreTraining(cfg, nsp=False), tx, schedule, mesh, example)
+        self.state = steps.init_state(jax.random.key(0))
+        start = time.perf_counter()
+        self.compiled = steps.train.lower(self.state, self.batches[0], self.rng).compile()
+        self.compile_s = time.perf_counter() - start
+
+
+class KerasHubVariant(Variant):
+    """keras-hub's BertMaskedLM on the JAX backend (the maintained JAX BERT): the same
+    shapes, logits at the masked positions only (no NSP), AdamW, XLA-compiled
+    `train_on_batch` (which returns host floats, so each step blocks)."""
+
+    def __init__(self, name: str, cfg, host_batches: list[dict]):
+        import keras
+        import keras_hub
+
+        self.name, self.model_cfg = name, cfg
+        self.i = 0
+        backbone = keras_hub.models.BertBackbone(
+            vocabulary_size=cfg.vocab_size, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
+            hidden_dim=cfg.hidden_size, intermediate_dim=cfg.intermediate_size,
+            dropout=cfg.hidden_dropout, max_sequence_length=cfg.max_position_embeddings,
+        )  # fmt: skip
+        self.model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
+        self.model.compile(
+            optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=True,
+        )
+        self.batches = [
+            ({"token_ids": b["input_ids"], "segment_ids": b["segment_ids"],
+              "padding_mask": b["input_mask"].astype(bool), "mask_positions": b["masked_positions"]},
+             b["masked_ids"], b["masked_weights"])
+            for b in host_batches
+        ]  # fmt: skip
+        start = time.perf_counter()
+        self.step()  # the first call traces and compiles
+        self.compile_s = time.perf_counter() - start
+
+    def step(self) -> None:
+        x, y, w = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        self.model.train_on_batch(x, y, sample_weight=w)
+
+    def computed_flops(self, batch: int) -> float:
+        return flops.computed_flops_per_step(self.model_cfg, batch, SEQ, PREDICTIONS)
+
+
+def keras_hub_available() -> tuple[bool, str]:
+    try:
+        import keras
+        import keras_hub
+    except Exception as exc:  # noqa: BLE001 - any import failure means "skip the peer"
+        return False, f"{type(exc).__name__}: {exc}"
+    if keras.backend.backend() != "jax":
+        return False, f"keras backend is {keras.backend.backend()!r}, not jax"
+    return True, f"keras {keras.__version__}, keras-hub {keras_hub.__version__}"
+
+
 class HFVariant(Variant):
     def __init__(self, name: str, cfg, host_batches: list[dict]):
         from transformers import BertConfig, FlaxBertForPreTraining
@@ -188,10 +265,14 @@ def host_batches(batch: int, vocab: int) -> list[dict]:
     return [next(it) for _ in range(NUM_BATCHES)]
 
 
-def build_variants(size: str, batch: int, peer: bool, nodrop: bool) -> list[Variant]:
+def build_variants(size: str, batch: int, peer: bool, nodrop: bool,
+                   keras: bool = False) -> list[Variant]:  # fmt: skip
     cfg = model_config(size)
     batches = host_batches(batch, cfg.vocab_size)
     variants: list[Variant] = [JaxbertVariant("jaxbert", cfg, batches)]
+    if keras:
+        variants.append(JaxbertMLMVariant("jaxbert-mlm", cfg, batches))
+        variants.append(KerasHubVariant("keras-hub", cfg, batches))
     if nodrop:
         cfg0 = model_config(size, hidden_dropout=0.0, attention_dropout=0.0)
         variants.append(JaxbertVariant("jaxbert-nodrop", cfg0, batches))
@@ -248,13 +329,13 @@ def summarise(v: Variant, samples: list[list[float]], batch: int, peak: float) -
     }
 
 
-def ratio_to_peer(name: str, samples: dict) -> float | None:
-    """jaxbert / HF tokens/s, as the median of per-round ratios (robust to drifting load)."""
-    if "hf-flax" not in samples or name not in samples:
+def ratio_to_peer(name: str, samples: dict, peer: str = "hf-flax") -> float | None:
+    """name / peer tokens/s, as the median of per-round ratios (robust to drifting load)."""
+    if peer not in samples or name not in samples or name == peer:
         return None
     ratios = [
-        statistics.median(hf) / statistics.median(own)
-        for own, hf in zip(samples[name], samples["hf-flax"])
+        statistics.median(other) / statistics.median(own)
+        for own, other in zip(samples[name], samples[peer])
     ]
     return statistics.median(ratios)
 
@@ -264,17 +345,19 @@ def ratio_to_peer(name: str, samples: dict) -> float | None:
 
 def markdown_table(results: list[dict]) -> str:
     lines = [
-        "| size (batch) | model | compile s | step ms | tokens/s | vs HF | MFU std | MFU computed"
-        " | peak GFLOP/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| size (batch) | model | compile s | step ms | tokens/s | vs HF | vs keras-hub | MFU std"
+        " | MFU computed | peak GFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
         for row in res["rows"]:
             ratio = res["ratio_vs_hf"].get(row["variant"])
+            kr = res.get("ratio_vs_keras_hub", {}).get(row["variant"])
             lines.append(
                 f"| {res['size']} ({res['batch']}) | {row['variant']} | {row['compile_s']:.1f} "
                 f"| {row['step_ms']:.1f} | {row['tokens_per_s']:,.0f} "
                 f"| {'' if ratio is None else f'{ratio:.2f}×'} "
+                f"| {'' if kr is None else f'{kr:.2f}×'} "
                 f"| {100 * row['mfu_standard']:.1f}% | {100 * row['mfu_computed']:.1f}% "
                 f"| {res['peak_flops'] / 1e9:.0f} |"
             )
@@ -297,6 +380,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before round 1")
     p.add_argument("--no-peer", action="store_true", help="skip transformers' Flax BERT")
     p.add_argument("--no-nodrop", action="store_true", help="skip the dropout-0 jaxbert row")
+    p.add_argument("--no-keras", action="store_true", help="skip keras-hub's BertMaskedLM")
     p.add_argument("--out", type=Path, default=None, help="write results JSON here")
     return p.parse_args(argv)
 
@@ -311,9 +395,9 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_size(size: str, args: argparse.Namespace, peer: bool) -> dict:
+def run_size(size: str, args: argparse.Namespace, peer: bool, keras: bool = False) -> dict:
     batch = DEFAULT_BATCH.get(size, args.batch)
-    variants = build_variants(size, batch, peer, not args.no_nodrop)
+    variants = build_variants(size, batch, peer, not args.no_nodrop, keras)
     compiles = ", ".join(f"{v.name} {v.compile_s:.1f}s" for v in variants)
     print(f"bench: {size} batch {batch}: compiled ({compiles}); timing ...", flush=True)
     samples, peaks = time_interleaved(variants, args.rounds, args.steps, args.warmup)
@@ -325,6 +409,7 @@ def run_size(size: str, args: argparse.Namespace, peer: bool) -> dict:
         for r in rows
         if r["variant"] != "hf-flax"
     }
+    vs_keras = {r["variant"]: ratio_to_peer(r["variant"], samples, "keras-hub") for r in rows}
     return {
         "size": size,
         "batch": batch,
@@ -333,6 +418,7 @@ def run_size(size: str, args: argparse.Namespace, peer: bool) -> dict:
         "loadavg_after": loadavg(),
         "rows": rows,
         "ratio_vs_hf": ratios,
+        "ratio_vs_keras_hub": {k: v for k, v in vs_keras.items() if v is not None},
     }
 
 
@@ -342,12 +428,21 @@ def main(argv=None) -> int:
     peer, peer_note = (False, "disabled by --no-peer") if args.no_peer else peer_available()
     if not peer:
         print(f"bench: transformers peer skipped ({peer_note})", file=sys.stderr)
+    keras, keras_note = (
+        (False, "disabled by --no-keras") if args.no_keras else keras_hub_available()
+    )
+    if not keras:
+        print(f"bench: keras-hub peer skipped ({keras_note})", file=sys.stderr)
     meta = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join(["python", Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "machine": f"{cpu_model()}, {os.cpu_count()} CPUs",
         "device": jax.devices()[0].device_kind,
-        "versions": {"jax": jax.__version__, "peer": peer_note if peer else None},
+        "versions": {
+            "jax": jax.__version__,
+            "peer": peer_note if peer else None,
+            "keras_hub": keras_note if keras else None,
+        },  # fmt: skip
         "seq_len": SEQ,
         "max_predictions": PREDICTIONS,
         "rounds": args.rounds,
@@ -357,7 +452,7 @@ def main(argv=None) -> int:
     print(f"bench: load average {meta['loadavg_start']}", flush=True)
     results = []
     for size in sizes:
-        results.append(run_size(size, args, peer))
+        results.append(run_size(size, args, peer, keras))
         print("\n".join(markdown_table(results[-1:]).splitlines()[2:]), flush=True)
         meta["loadavg_end"] = loadavg()
         if args.out is not None:  # after every size, so an interrupted run keeps its rows
