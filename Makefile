@@ -13,7 +13,7 @@ INIT ?= $(RUN)
 FT_ARGS ?= $(if $(filter $(RUN),$(INIT)),--config.optimizer.learning_rate=1e-4)
 FT_CONFIG = $(if $(filter conll2003 ner,$(TASK)),configs/finetune/ner.py,$(if $(filter squad,$(TASK)),configs/finetune/squad.py,configs/finetune/glue.py:$(TASK)))
 CONFIG ?= configs/pretrain/phase1_seq128.py:base,adamw
-PYTEST_FLAGS ?=
+PYTEST_FLAGS ?= --durations=15
 # Two pytest-xdist workers: most of the suite is single-threaded XLA compilation.
 TEST_WORKERS ?= 2
 
