@@ -61,3 +61,12 @@ def test_layer_selection_shapes_and_errors():
     for bad in ("13", "-14", "top"):
         with pytest.raises(UserError, match="--layer"):
             embed.parse_layer(bad, 12)
+
+
+def test_a_config_saved_before_attention_impl_still_embeds():
+    """A checkpoint's config without later keys (attention_impl) is completed, not refused."""
+    cfg, params = micro_encoder()
+    old = {k: v for k, v in cfg.to_dict().items() if k != "attention_impl"}
+    ids = np.full((1, 8), 7, np.int32)
+    states = embed.hidden_states(old, params["bert"], ids, np.ones_like(ids), np.zeros_like(ids))
+    assert states.shape == (5, 1, 8, 32)

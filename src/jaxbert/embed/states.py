@@ -20,8 +20,11 @@ COMBINES = ("sum", "mean", "concat", "stack")
 
 def hidden_states(model_cfg, bert_params, input_ids, input_mask, segment_ids) -> jax.Array:
     """[num_layers + 1, B, S, H]: the embedding output, then each transformer layer's."""
+    from jaxbert.model.config import ModelConfig
     from jaxbert.model.encoder import Embeddings, Layer, layer_norm
 
+    # The sub-modules take the validated dataclass (a saved config may predate some keys).
+    model_cfg = ModelConfig.from_config(model_cfg)
     x = Embeddings(model_cfg).apply(
         {"params": bert_params["embeddings"]}, input_ids, segment_ids, True
     )
