@@ -92,13 +92,16 @@ def _optimizer(num_steps: int = 10_000):
 
 
 class JaxbertVariant(Variant):
+    nsp = True  # MLM + NSP, google-bert's objective
+
     def __init__(self, name: str, cfg, host_batches: list[dict]):
         mesh = sharding.create_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
         super().__init__([sharding.global_batch(b, mesh) for b in host_batches])
         self.name, self.model_cfg, self.rng = name, cfg, jax.random.key(1)
         tx, schedule = _optimizer()
         example = {k: jnp.asarray(v) for k, v in host_batches[0].items()}
-        steps = CompiledSteps(BertForPreTraining(cfg), tx, schedule, mesh, example)
+        model = BertForPreTraining(cfg, nsp=self.nsp)
+        steps = CompiledSteps(model, tx, schedule, mesh, example)
         self.state = steps.init_state(jax.random.key(0))
         start = time.perf_counter()
         self.compiled = steps.train.lower(self.state, self.batches[0], self.rng).compile()
@@ -147,17 +150,7 @@ class JaxbertMLMVariant(JaxbertVariant):
     """jaxbert's MLM-only objective (`data.objective=mlm`: no NSP head or loss), the
     like-for-like comparison with keras-hub's BertMaskedLM."""
 
-    def __init__(self, name: str, cfg, host_batches: list[dict]):
-        mesh = sharding.create_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1])
-        Variant.__init__(self, [sharding.global_batch(b, mesh) for b in host_batches])
-        self.name, self.model_cfg, self.rng = name, cfg, jax.random.key(1)
-        tx, schedule = _optimizer()
-        example = {k: jnp.asarray(v) for k, v in host_batches[0].items()}
-        steps = CompiledSteps(BertForPreTraining(cfg, nsp=False), tx, schedule, mesh, example)
-        self.state = steps.init_state(jax.random.key(0))
-        start = time.perf_counter()
-        self.compiled = steps.train.lower(self.state, self.batches[0], self.rng).compile()
-        self.compile_s = time.perf_counter() - start
+    nsp = False
 
 
 class KerasHubVariant(Variant):
