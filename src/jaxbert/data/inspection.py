@@ -122,8 +122,7 @@ def corpus_shares(batch: dict[str, np.ndarray], corpora: str, alpha: float) -> d
     """Per corpus of a mixture: its token count, target share q and the realized shares of
     examples and of real tokens in `batch`."""
     specs = mixture.parse_corpora(corpora)
-    tokens = [int(PreparedCorpus(s.directory).sentence_token_start[-1]) for s in specs]
-    q = mixture.sampling_probabilities(tokens, alpha, [s.weight for s in specs])
+    tokens, q = mixture.corpus_shares(specs, alpha)
     ids, real = batch["corpus_id"], batch["input_mask"].sum(axis=1)
     out = {}
     for k, spec in enumerate(specs):

@@ -17,6 +17,7 @@ random q_i of its stream. numpy only.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -81,6 +82,28 @@ def smoothed(sizes, alpha: float, alpha_key: str, empty_error: str) -> np.ndarra
         raise UserError(empty_error)
     q = (size / size.sum()) ** alpha
     return q / q.sum()
+
+
+def corpus_shares(specs: list[CorpusSpec], alpha: float) -> tuple[list[int], np.ndarray]:
+    """Each corpus's token count (from its manifest: no shard is opened) and its share q;
+    refuses corpora prepared with different tokenizers, naming both."""
+    from jaxbert.data.store import read_manifest
+
+    tokens, first = [], None
+    for spec in specs:
+        manifest = read_manifest(spec.directory)
+        tok = manifest["tokenizer"]
+        if first is None:
+            first = (spec, tok)
+        elif tok.get("sha256") != first[1].get("sha256"):
+            raise UserError(
+                f"config.data.corpora: {spec.directory} was prepared with another tokenizer "
+                f"than {first[0].directory} ({Path(spec.directory) / tok['file']} vs "
+                f"{Path(first[0].directory) / first[1]['file']}); prepare every corpus with "
+                "one shared tokenizer"
+            )
+        tokens.append(int(manifest["tokens"]))
+    return tokens, sampling_probabilities(tokens, alpha, [s.weight for s in specs])
 
 
 def draw_corpora(seed: int, examples: np.ndarray, q: np.ndarray) -> np.ndarray:

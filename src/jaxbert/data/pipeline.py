@@ -393,24 +393,10 @@ def mixture_source(cfg: dict, seed: int, **kw) -> mixture_lib.MixtureSource:
     """One `BatchSource` per corpus of `data.corpora` (same tokenizer, refused otherwise),
     each with its own seed, mixed with the smoothed shares of their token counts."""
     specs = mixture_lib.parse_corpora(cfg["corpora"])
-    sources, tokens, first = [], [], None
-    for k, spec in enumerate(specs):
-        corpus = PreparedCorpus(spec.directory)
-        sha = corpus.manifest["tokenizer"].get("sha256")
-        if first is None:
-            first = (spec, sha)
-        elif sha != first[1]:
-            raise UserError(
-                f"config.data.corpora: {spec.directory} was prepared with another tokenizer "
-                f"than {first[0].directory} ({corpus.tokenizer_path} vs "
-                f"{PreparedCorpus(first[0].directory).tokenizer_path}); prepare every corpus "
-                "with one shared tokenizer"
-            )
-        tokens.append(int(corpus.sentence_token_start[-1]))
-        sub_seed = rng_lib.derive_int(seed, k) % (2**31)
-        sources.append(BatchSource({**cfg, "prepared_dir": spec.directory}, seed=sub_seed, **kw))
-    q = mixture_lib.sampling_probabilities(tokens, cfg["sampling_alpha"],
-                                           [s.weight for s in specs])  # fmt: skip
-    mix = mixture_lib.MixtureSource(sources, [s.name for s in specs], q, kw["batch_size"], seed)
-    mix.tokens = tokens
-    return mix
+    _, q = mixture_lib.corpus_shares(specs, cfg["sampling_alpha"])  # checked before any load
+    sources = [
+        BatchSource({**cfg, "prepared_dir": spec.directory},
+                    seed=rng_lib.derive_int(seed, k) % (2**31), **kw)
+        for k, spec in enumerate(specs)
+    ]  # fmt: skip
+    return mixture_lib.MixtureSource(sources, [s.name for s in specs], q, kw["batch_size"], seed)
