@@ -121,15 +121,16 @@ def _check_exists(flag: str, path: str, what: str) -> None:
         raise UserError(f"{flag} {path}: not found ({what})")
 
 
-def _embedder(args):
+def _embedder(args, layer: str | None = None, combine: str | None = None):
+    """The flags' embedder (or, for `embed stats`, the same model with other layers)."""
     from jaxbert.embed import load_embedder
 
     if not args.init:
         raise UserError("--init is required (a jaxbert run, params or HF dir)")
     _check_exists("--init", args.init, "a jaxbert run or params dir, or a Hugging Face dir")
     return load_embedder(args.init, args.tokenizer, random_init=args.random_init,
-                         layer=args.layer, combine=args.combine, pool=args.pool,
-                         batch_size=args.batch_size)  # fmt: skip
+                         layer=layer or args.layer, combine=combine or args.combine,
+                         pool=args.pool, batch_size=args.batch_size)  # fmt: skip
 
 
 def _json_target(path: str) -> Path:
@@ -185,14 +186,13 @@ def _sample_sentences(args):
 
 
 def run_stats(args) -> int:
-    from jaxbert.embed import anisotropy, corrections, select_layers
+    from jaxbert.embed import anisotropy, corrections, parse_layer, select_layers
+    from jaxbert.embed.files import save_npz
 
     out = _json_target(args.output) if args.output else None
     sentences = _sample_sentences(args)
-    embedder, source = _embedder(args)
-    chosen = embedder.layers
-    all_layers = type(embedder)(embedder.model_cfg, embedder.params, embedder.tokenizer,
-                                "all", "stack", args.pool, args.batch_size)  # fmt: skip
+    all_layers, source = _embedder(args, layer="all", combine="stack")
+    chosen = parse_layer(args.layer, all_layers.model_cfg.num_layers)  # what corrections fit
     words, targets, names = [], [], []
     for s in sentences:
         idx = [i for i, w in enumerate(s) if w.isalpha()]
@@ -214,7 +214,7 @@ def run_stats(args) -> int:
         target.mkdir(parents=True, exist_ok=True)
         for kind in ("center", "whiten", "abtt"):
             fix = corrections.fit(kind, vecs, args.abtt_k, f"the {len(vecs)}-instance sample")
-            _save_npz(target / f"{kind}.npz", fix.arrays())
+            save_npz(target / f"{kind}.npz", **fix.arrays())
         print(
             f"corrections (layers {chosen}, {args.combine}) saved to {target}/{{center,whiten,abtt}}.npz"
         )
@@ -251,9 +251,3 @@ def _write_json(path: Path, obj) -> None:
     from jaxbert.checkpoint import write_atomic
 
     write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def _save_npz(path: Path, arrays) -> None:
-    from jaxbert.embed.files import save_npz
-
-    save_npz(path, **arrays)
