@@ -163,7 +163,6 @@ class KerasHubVariant(Variant):
         import keras_hub
 
         self.name, self.model_cfg = name, cfg
-        self.i = 0
         backbone = keras_hub.models.BertBackbone(
             vocabulary_size=cfg.vocab_size, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
             hidden_dim=cfg.hidden_size, intermediate_dim=cfg.intermediate_size,
@@ -175,12 +174,12 @@ class KerasHubVariant(Variant):
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             jit_compile=True,
         )
-        self.batches = [
+        super().__init__([
             ({"token_ids": b["input_ids"], "segment_ids": b["segment_ids"],
               "padding_mask": b["input_mask"].astype(bool), "mask_positions": b["masked_positions"]},
              b["masked_ids"], b["masked_weights"])
             for b in host_batches
-        ]  # fmt: skip
+        ])  # fmt: skip
         start = time.perf_counter()
         self.step()  # the first call traces and compiles
         self.compile_s = time.perf_counter() - start
