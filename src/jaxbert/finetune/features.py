@@ -35,11 +35,6 @@ def feature_layers(cfg, num_layers: int) -> list[int]:
         raise UserError(f"config.features.layer: {e}".replace("--layer ", "")) from None
 
 
-def feature_dim(cfg, model_cfg) -> int:
-    k = len(feature_layers(cfg, model_cfg.num_layers))
-    return model_cfg.hidden_size * (k if cfg.features.combine == "concat" else 1)
-
-
 def compute(cfg, model_cfg, bert_params, arrays: dict, kind: str, batch_size: int,
             source: str, log=print) -> np.ndarray:  # fmt: skip
     """The split's features ([N, 1, D] or [N, S, D]), from the cache when it has them."""
@@ -58,7 +53,7 @@ def compute(cfg, model_cfg, bert_params, arrays: dict, kind: str, batch_size: in
         return out[:, :1] if cls_only else out.astype(jnp.float16)
 
     n, seq = ids.shape
-    dim = feature_dim(cfg, model_cfg)
+    dim = model_cfg.hidden_size * (len(layers) if combine == "concat" else 1)
     out = np.zeros((n, 1 if cls_only else seq, dim), np.float32 if cls_only else np.float16)
     lengths = buckets_lib.row_lengths(arrays)
     bucket_set = buckets_lib.bucket_lengths(seq)

@@ -17,6 +17,7 @@ import optax
 from jax.sharding import Mesh
 
 from jaxbert import sharding
+from jaxbert.model.feature_heads import FeatureHead
 from jaxbert.model.heads import (
     BertForQuestionAnswering,
     BertForSequenceClassification,
@@ -36,8 +37,6 @@ def build_model(kind: str, model_cfg, num_labels: int, features=None) -> nn.Modu
     """The full model of a task kind, or with `features` (config.features, mode=feature)
     its head alone, which reads cached encoder features."""
     if features is not None:
-        from jaxbert.model.feature_heads import FeatureHead
-
         lstm = (features.lstm_size or model_cfg.hidden_size) if features.head == "bilstm" else 0
         return FeatureHead(model_cfg, kind, num_labels, lstm, features.lstm_layers)
     if kind in ("classification", "regression"):
@@ -51,7 +50,7 @@ def build_model(kind: str, model_cfg, num_labels: int, features=None) -> nn.Modu
 
 def model_inputs(model) -> tuple[str, ...]:
     """The batch keys a model takes: token ids, or cached features for a feature head."""
-    return FEATURE_INPUTS if type(model).__name__ == "FeatureHead" else MODEL_INPUTS
+    return FEATURE_INPUTS if isinstance(model, FeatureHead) else MODEL_INPUTS
 
 
 def forward(model, params, batch, rng=None) -> dict[str, Array]:
