@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxbert.embed.encoding import length_batches
 from jaxbert.embed.states import hidden_states, parse_layer, select_layers
 from jaxbert.errors import UserError
 from jaxbert.finetune import buckets as buckets_lib
@@ -55,12 +56,7 @@ def compute(cfg, model_cfg, bert_params, arrays: dict, kind: str, batch_size: in
     n, seq = ids.shape
     dim = model_cfg.hidden_size * (len(layers) if combine == "concat" else 1)
     out = np.zeros((n, 1 if cls_only else seq, dim), np.float32 if cls_only else np.float16)
-    lengths = buckets_lib.row_lengths(arrays)
-    bucket_set = buckets_lib.bucket_lengths(seq)
-    order = np.argsort(lengths, kind="stable")
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        length = buckets_lib.trim_length(lengths[idx], bucket_set)
+    for idx, length in length_batches(buckets_lib.row_lengths(arrays), batch_size, seq):
         pad = np.resize(idx, batch_size)  # a full batch: one compile per bucket
         got = np.asarray(run(bert_params, ids[pad, :length], mask[pad, :length], seg[pad, :length]))
         out[idx, : got.shape[1]] = got[: len(idx)]
