@@ -152,11 +152,12 @@ def tokenizer_train(args: argparse.Namespace) -> int:
         return 0
     start = time.time()
     stats = corpus.ReadStats()
+    per_corpus = _per_corpus_sentences(args, stats) if args.sampling_alpha != 0 else None
     console = _console()
-    shared = args.sampling_alpha != 0
-    sentences = (
-        _smoothed_sentences(args, stats, console) if shared else _sentences(args, stats, console)
-    )
+    if per_corpus is None:
+        sentences = _sentences(args, stats, console)
+    else:
+        sentences = _smoothed_sentences(args, per_corpus, console)
     try:
         model = tokenizer.train_sentencepiece(
             sentences, out, vocab_size=args.vocab_size, model_type=args.model_type,
@@ -170,8 +171,8 @@ def tokenizer_train(args: argparse.Namespace) -> int:
         if stats.undecodable_warning():
             print(f"tokenizer train: {stats.undecodable_warning()}", file=sys.stderr)
     tok = tokenizer.load_tokenizer(model)
-    if shared:
-        _report_fertility(args, tok, out)
+    if per_corpus is not None:  # the first 2,000 sentences of each corpus, already read
+        _report_fertility(args, tok, out, [c[:2000] for c in per_corpus])
     log = "" if args.verbose else f", log in {out / tokenizer.SP_LOG_NAME}"
     print(
         f"tokenizer train: {model} ({tok.vocab_size} pieces) in {time.time() - start:.1f}s{log}",
@@ -213,9 +214,12 @@ def _sentences(args: argparse.Namespace, stats, console) -> Iterator[str]:
         print("tokenizer train: running sentencepiece ...", file=console, flush=True)
 
 
-def _per_corpus_sentences(args, stats, limit: int = 0) -> list[list[str]]:
+def _per_corpus_sentences(args, stats) -> list[list[str]]:
+    """Every --corpus read whole, one list of sentences each (shared-vocabulary sampling)."""
     from jaxbert.data import corpus  # noqa: PLC0415
 
+    if len(args.corpus) < 2:
+        raise UserError("--sampling-alpha needs two or more --corpus (one per language)")
     out = []
     for spec in args.corpus:
         sentences = []
@@ -223,22 +227,17 @@ def _per_corpus_sentences(args, stats, limit: int = 0) -> list[list[str]]:
                                       tfds_data_dir=args.tfds_data_dir,
                                       tfds_feature=args.tfds_feature):  # fmt: skip
             sentences += corpus.split_sentences(doc, args.language)
-            if limit and len(sentences) >= limit:
-                break
         if not sentences:
             raise UserError(f"tokenizer train: --corpus {spec} has no text")
-        out.append(sentences[:limit] if limit else sentences)
+        out.append(sentences)
     return out
 
 
-def _smoothed_sentences(args, stats, console) -> Iterator[str]:
-    """mBERT's recipe (data/vocab_sampling.py): every corpus read, then sampled by its
-    smoothed share; the shares are printed before sentencepiece runs."""
+def _smoothed_sentences(args, per_corpus: list[list[str]], console) -> Iterator[str]:
+    """mBERT's recipe (data/vocab_sampling.py): every corpus sampled by its smoothed
+    share; the shares are printed before sentencepiece runs."""
     from jaxbert.data import vocab_sampling  # noqa: PLC0415
 
-    if len(args.corpus) < 2:
-        raise UserError("--sampling-alpha needs two or more --corpus (one per language)")
-    per_corpus = _per_corpus_sentences(args, stats)
     sample, q, taken = vocab_sampling.sample_sentences(per_corpus, args.sampling_alpha,
                                                        args.max_sentences)  # fmt: skip
     for spec, share, k, n in zip(args.corpus, q, taken, (len(c) for c in per_corpus)):
@@ -248,14 +247,14 @@ def _smoothed_sentences(args, stats, console) -> Iterator[str]:
     yield from sample
 
 
-def _report_fertility(args, tok, out: Path) -> None:
-    """Per corpus: pieces per word and per character, byte-fallback rate (2,000
-    sentences each), printed and written to OUT/fertility.json."""
+def _report_fertility(args, tok, out: Path, samples: list[list[str]]) -> None:
+    """Per corpus: pieces per word and per character, byte-fallback rate (on `samples`),
+    printed and written to OUT/fertility.json."""
     from jaxbert.checkpoint import write_atomic  # noqa: PLC0415
-    from jaxbert.data import corpus, vocab_sampling  # noqa: PLC0415
+    from jaxbert.data import vocab_sampling  # noqa: PLC0415
 
     report = {}
-    for spec, sentences in zip(args.corpus, _per_corpus_sentences(args, corpus.ReadStats(), 2000)):
+    for spec, sentences in zip(args.corpus, samples):
         report[spec] = vocab_sampling.fertility(tok, sentences)
         r = report[spec]
         print(f"tokenizer train: {spec}: {r['pieces_per_word']:.2f} pieces/word, "
