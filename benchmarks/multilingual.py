@@ -1,0 +1,116 @@
+"""The curse of multilinguality at CPU scale: each language alone vs all six mixed at α.
+
+One shared 16k sentencepiece vocabulary (trained on sentences drawn with mBERT's α = 0.7
+over English, German, Korean, Vietnamese, Chinese and Turkish Wikipedia), one model
+(tiny, `configs/pretrain/cpu_wiki.py`'s recipe: MLM on packed text, 40% masking,
+lr 3e-3) and one token budget (steps × batch × 128 tokens) for every run:
+
+- six monolingual runs (`mono_LANG`), each on its own corpus;
+- three mixtures of all six (`mix_a1.0`, `mix_a0.7`, `mix_a0.3`): language i is drawn with
+  q_i ∝ p_i^α from its token count p_i.
+
+Every run is scored on the same fixed held-out set per language (the last 5% of each
+corpus's documents, 15% token masking): a mixture reports each language alone
+(`LANG/mlm_accuracy`), a monolingual run its own. Each run lives in `runs/multi/NAME` and
+is resumable; results go to `benchmarks/results/multilingual.json` after every run.
+
+    nohup .venv/bin/python benchmarks/multilingual.py > runs/multi.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pretrain_sweep import JAXBERT, MALLOC, ROOT, WIKI  # noqa: E402
+
+MULTI = ROOT.parent / "shared" / "data" / "multilingual"
+LANGS = ("en", "de", "ko", "vi", "zh", "tr")
+BASE = ROOT / "runs" / "multi"
+RESULTS = ROOT / "benchmarks" / "results" / "multilingual.json"
+VOCAB = 16_000
+
+COMMON = {
+    "model.vocab_size": VOCAB,
+    "train.num_steps": 1500,
+    "train.batch_size": 64,
+    "train.log_every": 100,
+    "train.eval_every": 500,
+    "train.eval_batches": 10,
+    "checkpoint.every_steps": 500,
+    "optimizer.warmup_steps": 150,
+    "data.eval_fraction": 0.05,  # Chinese has 64 documents: 1% would hold out one
+}
+
+
+def corpus_path(lang: str) -> Path:
+    return WIKI if lang == "en" else MULTI / f"wiki_{lang}.txt.gz"
+
+
+def ensure_data() -> None:
+    """The shared tokenizer, then each language prepared with it (skipped when up to date)."""
+    tok = BASE / "tokenizer"
+    cmd = [*JAXBERT, "tokenizer", "train", "--corpus", *map(str, map(corpus_path, LANGS))]
+    cmd += ["--sampling-alpha", "0.7", "--vocab-size", str(VOCAB), "--max-sentences", "300000"]
+    subprocess.run(cmd + ["--out", str(tok)], check=True)
+    for lang in LANGS:
+        cmd = [*JAXBERT, "data", "prepare", "--corpus", str(corpus_path(lang)), "--language", lang]
+        subprocess.run(cmd + ["--tokenizer", str(tok), "--out", str(BASE / lang)], check=True)
+
+
+def variants() -> dict[str, dict]:
+    mix = ",".join(f"{lang}={BASE / lang}" for lang in LANGS)
+    out = {f"mix_a{a}": {"data.corpora": mix, "data.sampling_alpha": a} for a in (1.0, 0.7, 0.3)}
+    out |= {f"mono_{lang}": {"data.prepared_dir": str(BASE / lang)} for lang in LANGS}
+    return out
+
+
+def per_language(run_dir: Path, name: str) -> dict:
+    """Held-out MLM accuracy per language at each eval point."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    out: dict[str, dict] = {}
+    for r in (r for r in rows if r.get("split") == "eval"):
+        if name.startswith("mono_"):
+            out.setdefault(name[5:], {})[str(r["step"])] = r["mlm_accuracy"]
+        for key, value in r.items():
+            if key.endswith("/mlm_accuracy"):
+                out.setdefault(key.split("/")[0], {})[str(r["step"])] = value
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", default=None, help="run only these variants")
+    args = p.parse_args()
+    ensure_data()
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    env = {**os.environ, **MALLOC}
+    for name, variant in variants().items():
+        if args.only and name not in args.only:
+            continue
+        run_dir = BASE / name
+        keys = {**COMMON, **variant, "tokenizer": str(BASE / "tokenizer"), "output_dir": str(run_dir)}
+        cmd = [*JAXBERT, "pretrain", "--config", str(ROOT / "configs/pretrain/cpu_wiki.py")]
+        t0 = time.time()
+        rc = subprocess.run(cmd + [f"--config.{k}={v}" for k, v in keys.items()], env=env).returncode
+        entry = {"overrides": {**COMMON, **variant}, "returncode": rc}
+        entry["wall_s_this_call"] = round(time.time() - t0, 1)
+        if (run_dir / "metrics.jsonl").exists():
+            entry["mlm_accuracy"] = per_language(run_dir, name)
+        results[name] = entry
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        tmp = RESULTS.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=2) + "\n")
+        tmp.replace(RESULTS)
+        print(f"== {name}: rc {rc}, {entry.get('mlm_accuracy')}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
