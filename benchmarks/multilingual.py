@@ -95,10 +95,17 @@ def main() -> int:
         if args.only and name not in args.only:
             continue
         run_dir = BASE / name
-        keys = {**COMMON, **variant, "tokenizer": str(BASE / "tokenizer"), "output_dir": str(run_dir)}
+        keys = {
+            **COMMON,
+            **variant,
+            "tokenizer": str(BASE / "tokenizer"),
+            "output_dir": str(run_dir),
+        }
         cmd = [*JAXBERT, "pretrain", "--config", str(ROOT / "configs/pretrain/cpu_wiki.py")]
         t0 = time.time()
-        rc = subprocess.run(cmd + [f"--config.{k}={v}" for k, v in keys.items()], env=env).returncode
+        rc = subprocess.run(
+            cmd + [f"--config.{k}={v}" for k, v in keys.items()], env=env
+        ).returncode
         entry = {"overrides": {**COMMON, **variant}, "returncode": rc}
         entry["wall_s_this_call"] = round(time.time() - t0, 1)
         if (run_dir / "metrics.jsonl").exists():
