@@ -196,39 +196,9 @@ def read_tfds_documents(
 
 
 def _tfds_examples(name: str, *, data_dir: str | None, split: str) -> Iterator[dict]:
-    try:
-        import tensorflow_datasets as tfds  # noqa: PLC0415 - optional and heavy
-    except ImportError as e:
-        raise UserError(
-            f"reading tfds:{name} needs tensorflow-datasets, which is not installed: "
-            "pip install tensorflow-datasets (array_record datasets need nothing more)"
-        ) from e
-    if hasattr(tfds, "builder"):  # the real package (tests may install a stand-in)
-        try:
-            builder = tfds.builder(name, data_dir=data_dir)
-            array_record = str(builder.info.file_format).lower().endswith("array_record")
-        except Exception as e:  # tfds raises many types for a missing/unprepared dataset
-            raise UserError(f"tfds:{name} not found or not prepared in {data_dir}: {e}") from e
-        if array_record:
-            try:
-                source = builder.as_data_source(split=split)
-            except Exception as e:
-                raise UserError(f"tfds:{name} has no split {split!r} in {data_dir}: {e}") from e
-            yield from (source[i] for i in range(len(source)))
-            return
-        try:
-            import tensorflow  # noqa: F401, PLC0415
-        except ImportError:
-            raise UserError(
-                f"tfds:{name} in {data_dir} is stored as TFRecord, which TFDS reads only with "
-                "tensorflow: pip install tensorflow-cpu, or convert it to array_record once "
-                "(README: 'TFDS corpora')"
-            ) from None
-    try:
-        ds = tfds.load(name, split=split, data_dir=data_dir, download=False)
-    except Exception as e:  # tfds raises many types for a missing/unprepared dataset
-        raise UserError(f"tfds:{name} (split {split!r}) not readable from {data_dir}: {e}") from e
-    yield from tfds.as_numpy(ds)
+    from jaxbert.data.tfds_source import open_split  # noqa: PLC0415
+
+    return open_split(name, data_dir, split, f"tfds:{name}")[0]
 
 
 def iter_corpus(

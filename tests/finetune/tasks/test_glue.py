@@ -360,3 +360,37 @@ def test_undecodable_bytes_and_overlong_fields_name_file_and_line(tmp_path):
     (tmp_path / "test.tsv").write_text("index\n0\n")
     with pytest.raises(UserError, match=r"test.tsv:2: 1 fields, too few"):
         glue.read_tsv_examples("sst2", tmp_path, "test")
+
+
+def test_tfds_glue_stored_as_array_record_is_read_without_tensorflow(tmp_path):
+    """A real TFDS dataset in GLUE's sst2 layout, prepared as array_record, is read by
+    random access (no TensorFlow is installed): every example, TFDS's `validation` for
+    our `dev`, labels as GLUE's ids."""
+    pytest.importorskip("tensorflow_datasets")
+    from tests.tfds_toy import GLUE_TOY, build_glue
+
+    dataset = build_glue(tmp_path)
+    dev = glue.read_tfds_examples("sst2", tmp_path, "dev", dataset=dataset)
+    got = sorted((e.guid, e.text_a, e.label) for e in dev)
+    assert got == [(f"dev-{i}", s, str(label)) for s, label, i in GLUE_TOY["validation"]]
+    assert len(glue.read_tfds_examples("sst2", tmp_path, "train", dataset=dataset)) == 3
+    with pytest.raises(UserError, match="has no split 'test'"):
+        glue.read_tfds_examples("sst2", tmp_path, "test", dataset=dataset)
+
+
+def test_tfds_glue_stored_as_tfrecord_needs_tensorflow(monkeypatch):
+    """A TFRecord GLUE dataset cannot be read without TensorFlow: one error naming the
+    dataset and how to convert it, never a traceback or a download."""
+    import sys
+
+    from tests.fake_tfds import make_module
+
+    rows = {("glue/sst2", "validation"): [{"sentence": "Fine.", "label": 1, "idx": 0}]}
+    fake = make_module(rows, {}, file_format="tfrecord")
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(
+        UserError, match=r"glue/sst2 in /tfds is stored as TFRecord.*convert_format"
+    ):
+        glue.read_tfds_examples("sst2", "/tfds", "dev")
+    assert fake.calls == []

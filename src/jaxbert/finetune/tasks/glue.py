@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from jaxbert.data.tfds_source import open_split
 from jaxbert.data.tokenizer import Tokenizer
 from jaxbert.errors import UserError
 from jaxbert.finetune.tasks import textfile
@@ -247,31 +248,20 @@ _TFDS_SPLITS = {
 }
 
 
-def read_tfds_examples(task: GlueTask | str, data_dir: str | Path, split: str) -> list[Example]:
-    """Reads `glue/<task>` from an already prepared TFDS data_dir, never downloading.
+def read_tfds_examples(
+    task: GlueTask | str, data_dir: str | Path, split: str, dataset: str = "glue"
+) -> list[Example]:
+    """Reads `glue/<task>` from an already prepared TFDS data_dir, never downloading:
+    array_record by random access without TensorFlow, TFRecord through `tfds.load`.
 
     See ../shared/data/README.md ("TFDS offline") for preparing that dir without network.
     Label ids are mapped through TFDS's class names, since its MNLI order differs from ours.
     """
     task = get_task(task) if isinstance(task, str) else task
-    try:
-        import tensorflow_datasets as tfds  # heavy and optional: import on use
-    except ImportError:
-        raise UserError(
-            "reading GLUE from TFDS needs tensorflow-datasets (pip install "
-            "tensorflow-datasets tensorflow-cpu); or point the data dir at GLUE TSV files"
-        ) from None
-    try:
-        ds, info = tfds.load(
-            f"glue/{task.name}",
-            split=_TFDS_SPLITS.get(split, split),
-            data_dir=str(data_dir),
-            download=False,
-            with_info=True,
-        )
-    except Exception as e:  # tfds raises many types for a missing/unprepared dataset
-        raise UserError(f"cannot load TFDS glue/{task.name} ({split}) from {data_dir}: {e}") from e
-    return [_tfds_example(task, split, info, ex) for ex in tfds.as_numpy(ds)]
+    name = f"{dataset}/{task.name}"
+    examples, info = open_split(name, str(data_dir), _TFDS_SPLITS.get(split, split),
+                                f"TFDS {name}")  # fmt: skip
+    return [_tfds_example(task, split, info, ex) for ex in examples]
 
 
 def _tfds_example(task: GlueTask, split: str, info, ex: dict) -> Example:
