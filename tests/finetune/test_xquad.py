@@ -1,5 +1,5 @@
 """Zero-shot evaluation in other languages: squad.eval_files adds scored test splits
-(.json.gz read too), squad.exclude_articles_from keeps those articles out of training."""
+(.json.gz read too), squad.exclude_paragraphs_from keeps those paragraphs out of training."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from jaxbert.data.tokenizer import load_tokenizer
 from jaxbert.errors import UserError
 from jaxbert.finetune import run
 from jaxbert.finetune.data import load_task_data
+from jaxbert.finetune.tasks import squad
 from tests.finetune.test_run import CONFIGS, FIXTURES, VOCAB, overrides
 
 
@@ -31,7 +32,7 @@ def test_eval_files_become_scored_splits_and_excluded_articles_never_train(tmp_p
     tok = load_tokenizer(VOCAB)
     plain = load_task_data(_squad_cfg(tmp_path), tok)
     data = load_task_data(_squad_cfg(tmp_path, **{"squad.eval_files": str(xq),
-                                                  "squad.exclude_articles_from": str(xq)}), tok)  # fmt: skip
+                                                  "squad.exclude_paragraphs_from": str(xq)}), tok)  # fmt: skip
     assert [s.name for s in data.test] == ["xquad.xx"]
     split = data.test[0]
     n, s = split.features["input_ids"].shape
@@ -44,10 +45,21 @@ def test_eval_files_become_scored_splits_and_excluded_articles_never_train(tmp_p
     (path,) = split.write(split.decode(preds), tmp_path / "pred")
     assert path.name == "xquad.xx_predictions.json"
     assert len(data.train["input_ids"]) <= len(plain.train["input_ids"])
-    every = tmp_path / "all.json"  # excluding every article leaves nothing to train on
+    every = tmp_path / "all.json"  # excluding every paragraph leaves nothing to train on
     every.write_text(json.dumps(sample))
-    with pytest.raises(UserError, match="SQuAD training questions"):
-        load_task_data(_squad_cfg(tmp_path, **{"squad.exclude_articles_from": str(every)}), tok)
+    with pytest.raises(UserError, match="holds every training paragraph"):
+        load_task_data(_squad_cfg(tmp_path, **{"squad.exclude_paragraphs_from": str(every)}), tok)
+
+
+def test_excluded_paragraphs_are_dropped_one_by_one_and_empty_articles_with_them():
+    """Only paragraphs whose context is in the excluded file go (an article keeps the
+    rest): XQuAD uses some paragraphs of every SQuAD dev article."""
+    para = lambda c: {"context": c, "qas": []}  # noqa: E731
+    articles = [{"title": "A", "paragraphs": [para("a1"), para("a2")]},
+                {"title": "B", "paragraphs": [para("b1")]}]  # fmt: skip
+    excluded = [{"title": "other", "paragraphs": [para("a2 "), para("b1")]}]
+    kept = squad.drop_paragraphs(articles, excluded)
+    assert [(a["title"], [p["context"] for p in a["paragraphs"]]) for a in kept] == [("A", ["a1"])]
 
 
 def test_configs_saved_before_new_keys_still_resume(tmp_path):

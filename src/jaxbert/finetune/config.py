@@ -63,9 +63,9 @@ def squad_defaults() -> ml_collections.ConfigDict:
             "max_answer_length": 30,
             # Zero-shot evaluation in other languages (XQuAD): SQuAD-format files (.json or
             # .json.gz, under data_dir or absolute), comma-separated, each scored with the
-            # best-on-dev params as a test split; and a file whose articles never train.
+            # best-on-dev params as a test split; and a file whose paragraphs never train.
             "eval_files": "",
-            "exclude_articles_from": "",
+            "exclude_paragraphs_from": "",
         }
     )
 

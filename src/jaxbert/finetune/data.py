@@ -200,8 +200,8 @@ def _keep_questions(articles: list[dict], qids: set[str]) -> list[dict]:
 
 def _squad(cfg, tokenizer, root: Path) -> TaskData:
     """SQuAD v1.1; `squad.eval_files` adds splits in other languages (XQuAD zero-shot), and
-    `squad.exclude_articles_from` keeps another file's articles out of training (XQuAD's
-    English articles are all in SQuAD dev)."""
+    `squad.exclude_paragraphs_from` keeps another file's paragraphs out of training
+    (XQuAD's English paragraphs are all in SQuAD dev, spread over all its articles)."""
     s = cfg.squad
     articles = squad.load_squad(root / "squad" / s.file)
     if s.train_file:
@@ -210,9 +210,12 @@ def _squad(cfg, tokenizer, root: Path) -> TaskData:
         train_articles, eval_articles = squad.split_articles(
             articles, s.eval_fraction, s.split_seed
         )
-    if s.get("exclude_articles_from"):
-        excluded = {a["title"] for a in squad.load_squad(_data_path(root, s.exclude_articles_from))}
-        train_articles = [a for a in train_articles if a["title"] not in excluded]
+    if s.get("exclude_paragraphs_from"):
+        path = _data_path(root, s.exclude_paragraphs_from)
+        train_articles = squad.drop_paragraphs(train_articles, squad.load_squad(path))
+        if not train_articles:
+            raise UserError(f"squad.exclude_paragraphs_from={path} holds every training "
+                            "paragraph: nothing is left to train on")  # fmt: skip
     convert = dict(
         tokenizer=tokenizer,
         max_seq_length=cfg.max_seq_length,

@@ -152,6 +152,19 @@ def read_examples(articles: Sequence[dict], is_training: bool = False) -> list[S
     return examples
 
 
+def drop_paragraphs(articles: Sequence[dict], excluded: Sequence[dict]) -> list[dict]:
+    """`articles` without the paragraphs whose context appears in `excluded` (articles
+    left empty go too). XQuAD takes 240 paragraphs from every one of SQuAD dev's 48
+    articles, so keeping its English text out of training works per paragraph."""
+    contexts = {p["context"].strip() for a in excluded for p in a.get("paragraphs", [])}
+    out = []
+    for a in articles:
+        kept = [p for p in a.get("paragraphs", []) if p["context"].strip() not in contexts]
+        if kept:
+            out.append({**a, "paragraphs": kept})
+    return out
+
+
 def split_articles(
     articles: Sequence[dict], eval_fraction: float = 0.2, seed: int | None = 0
 ) -> tuple[list[dict], list[dict]]:
