@@ -16,8 +16,9 @@ is resumable; results go to `benchmarks/results/multilingual.json` after every r
 
     nohup .venv/bin/python benchmarks/multilingual.py > runs/multi.log 2>&1 &
 
-Two drivers with disjoint `--only` lists, each pinned to a core (`taskset -c 0` / `-c 1`),
-finish the nine runs sooner than one: a tiny model does not scale to two threads.
+Two drivers, each pinned to a core (`taskset -c 0` / `-c 1`), finish the nine runs
+sooner than one (a tiny model does not scale to two threads); each skips a run another
+live driver holds (`NAME/.driver.pid`).
 """
 
 from __future__ import annotations
@@ -70,8 +71,25 @@ def ensure_data() -> None:
 def variants() -> dict[str, dict]:
     mix = ",".join(f"{lang}={BASE / lang}" for lang in LANGS)
     out = {f"mix_a{a}": {"data.corpora": mix, "data.sampling_alpha": a} for a in (1.0, 0.7, 0.3)}
-    out |= {f"mono_{lang}": {"data.prepared_dir": str(BASE / lang)} for lang in LANGS}
+    # English first (the high-resource baseline), then the smallest languages.
+    for lang in ("en", "ko", "tr", "zh", "vi", "de"):
+        out[f"mono_{lang}"] = {"data.prepared_dir": str(BASE / lang)}
     return out
+
+
+def claim(run_dir: Path) -> bool:
+    """Takes the run for this driver unless a live process holds it (`.driver.pid`), so
+    several drivers can share one list: each runs what no other is running."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / ".driver.pid"
+    if lock.exists():
+        try:
+            os.kill(int(lock.read_text()), 0)
+            return False  # alive: another driver has it
+        except (ValueError, ProcessLookupError):
+            pass  # stale
+    lock.write_text(str(os.getpid()))
+    return True
 
 
 def per_language(run_dir: Path, name: str) -> dict:
@@ -87,16 +105,45 @@ def per_language(run_dir: Path, name: str) -> dict:
     return out
 
 
+def shares(alpha: float) -> dict[str, float]:
+    """q_i ∝ p_i^α from each prepared corpus's token count."""
+    tokens = {
+        lang: json.loads((BASE / lang / "manifest.json").read_text())["tokens"] for lang in LANGS
+    }
+    w = {lang: (n / sum(tokens.values())) ** alpha for lang, n in tokens.items()}
+    return {lang: v / sum(w.values()) for lang, v in w.items()}
+
+
+def table(results: dict, step: str = "800") -> str:
+    """The README table: held-out MLM accuracy per language, alone and mixed at each α."""
+    head = "| run | " + " | ".join(LANGS) + " |\n|---|" + "---|" * len(LANGS)
+    acc = lambda name, lang: results.get(name, {}).get("mlm_accuracy", {}).get(lang, {}).get(step)  # noqa: E731
+    cell = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    rows = [
+        head,
+        "| alone (six runs) | " + " | ".join(cell(acc(f"mono_{x}", x)) for x in LANGS) + " |",
+    ]
+    for a in (1.0, 0.7, 0.3):
+        q = shares(a)
+        cells = (f"{cell(acc(f'mix_a{a}', x))} ({100 * q[x]:.0f}%)" for x in LANGS)
+        rows.append(f"| all six, α = {a} (share) | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", default=None, help="run only these variants")
+    p.add_argument("--table", action="store_true", help="print the results table and stop")
     args = p.parse_args()
+    if args.table:
+        print(table(json.loads(RESULTS.read_text())))
+        return 0
     ensure_data()
     env = {**os.environ, **MALLOC}
     for name, variant in variants().items():
-        if args.only and name not in args.only:
-            continue
         run_dir = BASE / name
+        if (args.only and name not in args.only) or not claim(run_dir):
+            continue
         keys = {
             **COMMON,
             **variant,
@@ -119,6 +166,7 @@ def main() -> int:
         tmp = RESULTS.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(results, indent=2) + "\n")
         tmp.replace(RESULTS)
+        (run_dir / ".driver.pid").unlink(missing_ok=True)
         print(f"== {name}: rc {rc}, {entry.get('mlm_accuracy')}", flush=True)
     return 0
 
