@@ -77,6 +77,14 @@ def variants() -> dict[str, dict]:
     return out
 
 
+def finished(name: str) -> bool:
+    """Recorded with its last eval (a finished run is not re-run, its wall time kept)."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    last = str(COMMON["train.num_steps"])
+    accs = results.get(name, {}).get("mlm_accuracy", {})
+    return bool(accs) and all(last in a for a in accs.values())
+
+
 def claim(run_dir: Path) -> bool:
     """Takes the run for this driver unless a live process holds it (`.driver.pid`), so
     several drivers can share one list: each runs what no other is running."""
@@ -142,7 +150,7 @@ def main() -> int:
     env = {**os.environ, **MALLOC}
     for name, variant in variants().items():
         run_dir = BASE / name
-        if (args.only and name not in args.only) or not claim(run_dir):
+        if (args.only and name not in args.only) or finished(name) or not claim(run_dir):
             continue
         keys = {
             **COMMON,
