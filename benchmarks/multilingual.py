@@ -68,13 +68,17 @@ def ensure_data() -> None:
         subprocess.run(cmd + ["--tokenizer", str(tok), "--out", str(BASE / lang)], check=True)
 
 
-def variants() -> dict[str, dict]:
+def variants(seed: int = 0) -> dict[str, dict]:
+    """Seed 0 names runs `mix_a0.7`, `mono_en`, …; another seed appends `_s{seed}` (a
+    repeat tells a run stuck on the unigram plateau by chance from a systematic effect)."""
     mix = ",".join(f"{lang}={BASE / lang}" for lang in LANGS)
     out = {f"mix_a{a}": {"data.corpora": mix, "data.sampling_alpha": a} for a in (1.0, 0.7, 0.3)}
     # English first (the high-resource baseline), then the smallest languages.
     for lang in ("en", "ko", "tr", "zh", "vi", "de"):
         out[f"mono_{lang}"] = {"data.prepared_dir": str(BASE / lang)}
-    return out
+    if seed == 0:
+        return out
+    return {f"{name}_s{seed}": {**v, "seed": seed} for name, v in out.items()}
 
 
 def finished(name: str) -> bool:
@@ -106,7 +110,7 @@ def per_language(run_dir: Path, name: str) -> dict:
     out: dict[str, dict] = {}
     for r in (r for r in rows if r.get("split") == "eval"):
         if name.startswith("mono_"):
-            out.setdefault(name[5:], {})[str(r["step"])] = r["mlm_accuracy"]
+            out.setdefault(name[5:7], {})[str(r["step"])] = r["mlm_accuracy"]
         for key, value in r.items():
             if key.endswith("/mlm_accuracy"):
                 out.setdefault(key.split("/")[0], {})[str(r["step"])] = value
@@ -141,6 +145,7 @@ def table(results: dict, step: str = "800") -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", default=None, help="run only these variants")
+    p.add_argument("--seed", type=int, default=0, help="model init and data order (0: the table's runs)")
     p.add_argument("--table", action="store_true", help="print the results table and stop")
     args = p.parse_args()
     if args.table:
@@ -148,7 +153,7 @@ def main() -> int:
         return 0
     ensure_data()
     env = {**os.environ, **MALLOC}
-    for name, variant in variants().items():
+    for name, variant in variants(args.seed).items():
         run_dir = BASE / name
         if (args.only and name not in args.only) or finished(name) or not claim(run_dir):
             continue

@@ -28,6 +28,11 @@ LANGS = ("en", "de", "vi", "zh", "tr", "es")  # es: a language the checkpoint ne
 
 
 def finetune(init: str, tokenizer: str, out: Path, lr: float, epochs: int) -> dict:
+    """One fine-tune, or the finished one already in `out` with the same init (rerunning
+    the script resumes the list instead of redoing 25-minute runs)."""
+    done = out / "metrics.json"
+    if done.exists() and str(init) in json.loads(done.read_text()).get("init", ""):
+        return json.loads(done.read_text())
     files = ",".join(str(XQUAD / f"xquad.{lang}.json.gz") for lang in LANGS)
     keys = {
         "init": init, "squad.exclude_paragraphs_from": XQUAD / "xquad.en.json.gz",
@@ -35,6 +40,8 @@ def finetune(init: str, tokenizer: str, out: Path, lr: float, epochs: int) -> di
         "squad.max_query_length": 32, "optimizer.learning_rate": lr, "num_epochs": epochs,
         "output_dir": out, "overwrite": "true", "tokenizer": tokenizer,
     }  # fmt: skip
+    if init == "scratch":  # the checkpoint's shape: tiny, pretrained without dropout
+        keys |= {"model.hidden_dropout": 0.0, "model.attention_dropout": 0.0}
     cmd = [*JAXBERT, "finetune", "--config", str(ROOT / "configs/finetune/squad.py")]
     cmd += [f"--config.{k}={v}" for k, v in keys.items()]
     subprocess.run(cmd, check=True, env={**os.environ, **MALLOC})
