@@ -78,7 +78,7 @@ def variants(seed: int = 0) -> dict[str, dict]:
         out[f"mono_{lang}"] = {"data.prepared_dir": str(BASE / lang)}
     if seed == 0:
         return out
-    return {f"{name}_s{seed}": {**v, "seed": seed} for name, v in out.items()}
+    return {f"{name}_s{seed}": {**v, "train.seed": seed} for name, v in out.items()}
 
 
 def finished(name: str) -> bool:
