@@ -145,7 +145,9 @@ def table(results: dict, step: str = "800") -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", default=None, help="run only these variants")
-    p.add_argument("--seed", type=int, default=0, help="model init and data order (0: the table's runs)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="model init and data order (0: the table's runs)"
+    )
     p.add_argument("--table", action="store_true", help="print the results table and stop")
     args = p.parse_args()
     if args.table:
