@@ -104,13 +104,15 @@ def claim(run_dir: Path) -> bool:
     return True
 
 
-def per_language(run_dir: Path, name: str) -> dict:
-    """Held-out MLM accuracy per language at each eval point."""
+def per_language(run_dir: Path, variant: dict) -> dict:
+    """Held-out MLM accuracy per language at each eval point (a monolingual run's language
+    is its prepared corpus's directory name)."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    mono = variant.get("data.prepared_dir")
     out: dict[str, dict] = {}
     for r in (r for r in rows if r.get("split") == "eval"):
-        if name.startswith("mono_"):
-            out.setdefault(name[5:7], {})[str(r["step"])] = r["mlm_accuracy"]
+        if mono:
+            out.setdefault(Path(mono).name, {})[str(r["step"])] = r["mlm_accuracy"]
         for key, value in r.items():
             if key.endswith("/mlm_accuracy"):
                 out.setdefault(key.split("/")[0], {})[str(r["step"])] = value
@@ -173,7 +175,7 @@ def main() -> int:
         entry = {"overrides": {**COMMON, **variant}, "returncode": rc}
         entry["wall_s_this_call"] = round(time.time() - t0, 1)
         if (run_dir / "metrics.jsonl").exists():
-            entry["mlm_accuracy"] = per_language(run_dir, name)
+            entry["mlm_accuracy"] = per_language(run_dir, variant)
         # Re-read first: two drivers may share the file (`--only` with disjoint lists).
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results[name] = entry

@@ -28,11 +28,13 @@ LANGS = ("en", "de", "vi", "zh", "tr", "es")  # es: a language the checkpoint ne
 
 
 def finetune(init: str, tokenizer: str, out: Path, lr: float, epochs: int) -> dict:
-    """One fine-tune, or the finished one already in `out` with the same init (rerunning
-    the script resumes the list instead of redoing 25-minute runs)."""
-    done = out / "metrics.json"
-    if done.exists() and str(init) in json.loads(done.read_text()).get("init", ""):
-        return json.loads(done.read_text())
+    """One fine-tune, or the finished one already in `out` with the same init, lr and
+    epochs (rerunning the script resumes the list instead of redoing 25-minute runs)."""
+    done, used = out / "metrics.json", out / "config.json"
+    if done.exists() and used.exists():
+        c = json.loads(used.read_text())
+        if (c["init"], c["optimizer"]["learning_rate"], c["num_epochs"]) == (init, lr, epochs):
+            return json.loads(done.read_text())
     files = ",".join(str(XQUAD / f"xquad.{lang}.json.gz") for lang in LANGS)
     keys = {
         "init": init, "squad.exclude_paragraphs_from": XQUAD / "xquad.en.json.gz",
