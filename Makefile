@@ -15,6 +15,7 @@ FT_CONFIG = $(if $(filter conll2003 ner,$(TASK)),configs/finetune/ner.py,$(if $(
 CONFIG ?= configs/pretrain/phase1_seq128.py:base,adamw
 PYTEST_FLAGS ?= --durations=15
 # Two pytest-xdist workers: most of the suite is single-threaded XLA compilation.
+# loadgroup: modules marked xdist_group (one costly module fixture) stay on one worker.
 TEST_WORKERS ?= 2
 
 .PHONY: install install-gpu install-tpu test test-slow lint format pretrain pretrain-wiki pretrain-gpu pretrain-tpu finetune bench clean
@@ -29,7 +30,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@touch $@
 
 test: install
-	$(PY) -m pytest -m "not slow" -q -n $(TEST_WORKERS) $(PYTEST_FLAGS)
+	$(PY) -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_FLAGS)
 
 test-slow: install
 	$(PY) -m pytest -m slow -q $(PYTEST_FLAGS)

@@ -140,7 +140,14 @@ WAVES["recipe"] = {
     "wiki_poly2_lr3e-3": {**RECIPE, "optimizer.decay": "polynomial", "optimizer.decay_power": 2.0},
     "wiki_lr1.5e-3": {**RECIPE, "optimizer.learning_rate": 1.5e-3},
 }
-WAVE_CONFIG = {"recipe": ("configs/pretrain/cpu_wiki.py", {})}  # others: cpu_smoke + COMMON
+# The same question for `make pretrain` (configs/pretrain/cpu_smoke.py on the shipped sample).
+WAVES["smoke_recipe"] = {
+    "smoke_poly2_lr2e-3": {"optimizer.decay": "polynomial", "optimizer.decay_power": 2.0},
+}
+WAVE_CONFIG = {
+    "recipe": ("configs/pretrain/cpu_wiki.py", {}),
+    "smoke_recipe": ("configs/pretrain/cpu_smoke.py", {}),
+}  # others: cpu_smoke + COMMON
 
 MODEL_SHAPES = {  # model.size alone does not resize the model: set its shape keys too
     "mini": {
@@ -200,7 +207,7 @@ def main() -> int:
     p.add_argument("--lowercase", action="store_true")
     p.add_argument("--data", type=Path, help="a run dir with tokenizer/ and prepared/ to use as is")
     args = p.parse_args()
-    corpus = SAMPLE if args.wave == ["smoke"] else WIKI
+    corpus = SAMPLE if set(args.wave) <= {"smoke", "smoke_recipe"} else WIKI
     data = args.data.resolve() if args.data else ensure_data(args.vocab, args.lowercase, corpus)
     env = {**os.environ, **MALLOC}
     for wave in args.wave:
