@@ -139,6 +139,9 @@ RECIPE = {"train.eval_every": 500}
 WAVES["recipe"] = {
     "wiki_poly2_lr3e-3": {**RECIPE, "optimizer.decay": "polynomial", "optimizer.decay_power": 2.0},
     "wiki_lr1.5e-3": {**RECIPE, "optimizer.learning_rate": 1.5e-3},
+    # Both stayed on the plateau longer than linear at 3e-3 (2026-12-03): the climb seems to
+    # need steps at a high lr, then a decay. Warmup-stable-decay keeps the most of both.
+    "wiki_wsd_lr3e-3": {**RECIPE, "optimizer.decay": "wsd", "optimizer.decay_fraction": 0.25},
 }
 # The same question for `make pretrain` (configs/pretrain/cpu_smoke.py on the shipped sample).
 WAVES["smoke_recipe"] = {

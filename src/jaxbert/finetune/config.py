@@ -148,6 +148,7 @@ _OPTIMIZER_RULES = (
     ("weight_decay", lambda v: v >= 0, ">= 0"),
     ("warmup_steps", lambda v: v >= -1, ">= 0, or -1 for warmup_fraction × the run's steps"),
     ("decay_power", lambda v: v > 0, "> 0"),
+    ("decay_fraction", lambda v: 0 < v <= 1, "in (0, 1]"),
     ("end_learning_rate", lambda v: v >= 0, ">= 0"),
     ("clip_norm", lambda v: v >= 0, ">= 0 (0 disables clipping)"),
 )
@@ -164,7 +165,7 @@ _CHOICES = (
     ("features.head", ("linear", "bilstm")),
     ("source", ("tsv", "tfds")),
     ("optimizer.name", ("adamw", "lamb")),
-    ("optimizer.decay", ("linear", "polynomial", "constant")),
+    ("optimizer.decay", ("linear", "polynomial", "constant", "wsd")),
 )
 
 

@@ -32,12 +32,13 @@ _RANGES = [
     ("optimizer", "eps", lambda v: v > 0, "> 0"),
     ("optimizer", "end_learning_rate", lambda v: v >= 0, ">= 0"),
     ("optimizer", "decay_power", lambda v: v > 0, "> 0"),
+    ("optimizer", "decay_fraction", lambda v: 0 < v <= 1, "in (0, 1]"),
     ("checkpoint", "every_steps", lambda v: v >= 1, ">= 1"),
     ("checkpoint", "keep", lambda v: v >= 1, ">= 1"),
 ]
 _CHOICES = [
     ("optimizer", "name", ("adamw", "lamb")),
-    ("optimizer", "decay", ("linear", "polynomial", "constant")),
+    ("optimizer", "decay", ("linear", "polynomial", "constant", "wsd")),
     ("data", "source", ("prepared", "synthetic")),
     ("distributed", "mode", ("auto", "on", "off")),
 ]

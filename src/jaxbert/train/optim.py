@@ -29,8 +29,11 @@ def optimizer_defaults() -> ml_collections.ConfigDict:
             "eps": 1e-6,
             "weight_decay": 0.01,
             "warmup_steps": 10000,
-            "decay": "linear",  # linear | polynomial | constant
+            "decay": "linear",  # linear | polynomial | constant | wsd
             "decay_power": 1.0,  # polynomial decay exponent (LAMB recipe uses 0.5)
+            # wsd (warmup-stable-decay): the peak holds until the last decay_fraction of
+            # num_steps, which decay linearly to end_learning_rate.
+            "decay_fraction": 0.2,
             "end_learning_rate": 0.0,
             "clip_norm": 1.0,  # global-norm clipping; 0 disables
         }
@@ -43,6 +46,8 @@ def learning_rate_schedule(opt: Any, num_steps: int) -> optax.Schedule:
     decay_steps = max(num_steps - warmup, 1)
     if opt.decay == "constant":
         decay = optax.constant_schedule(opt.learning_rate)
+    elif opt.decay == "wsd":
+        decay = _stable_then_decay(opt, decay_steps, num_steps)
     elif opt.decay in ("linear", "polynomial"):
         power = 1.0 if opt.decay == "linear" else float(opt.decay_power)
         decay = optax.polynomial_schedule(
@@ -50,13 +55,28 @@ def learning_rate_schedule(opt: Any, num_steps: int) -> optax.Schedule:
         )
     else:
         raise UserError(
-            f"config.optimizer.decay must be linear, polynomial or constant, got {opt.decay!r}"
+            f"config.optimizer.decay must be linear, polynomial, constant or wsd, got {opt.decay!r}"
         )
     if warmup == 0:
         return decay
     return optax.join_schedules(
         [optax.linear_schedule(0.0, opt.learning_rate, warmup), decay], [warmup]
     )
+
+
+def _stable_then_decay(opt: Any, after_warmup: int, num_steps: int) -> optax.Schedule:
+    """WSD's stable and decay phases: the peak, then a linear fall over the last
+    decay_fraction of the run. A short-run CPU recipe climbs mostly while the lr falls
+    (benchmarks/README.md), and the stable phase's checkpoints can each start a decay."""
+    fraction = float(opt.get("decay_fraction", 0.2))
+    if not 0 < fraction <= 1:
+        raise UserError(f"config.optimizer.decay_fraction must be in (0, 1], got {fraction}")
+    fall = min(max(round(fraction * num_steps), 1), after_warmup)
+    return optax.join_schedules(
+        [optax.constant_schedule(opt.learning_rate),
+         optax.linear_schedule(opt.learning_rate, opt.end_learning_rate, fall)],
+        [after_warmup - fall],
+    )  # fmt: skip
 
 
 def decay_mask(params: Any) -> Any:
