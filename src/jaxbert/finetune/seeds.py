@@ -6,7 +6,7 @@ pretrained encoder beats scratch. `config.seeds` is a count (seeds `seed, seed+1
 an explicit list ("0,1,2"); each seed is an ordinary, resumable run in
 `output_dir/seed-K/`, and `output_dir/metrics.json` aggregates them. Seeds run one after
 another: vmapping N parameter copies through one program was measured no faster on CPU
-(tiny and mini, 0.95–1.03×; benchmarks/vmap_seeds.py).
+(tiny and mini, 0.94–1.03×; benchmarks/vmap_seeds.py).
 """
 
 from __future__ import annotations
