@@ -4,7 +4,9 @@ The tokenizer (8k cased sentencepiece, trained on 300k sentences) and the prepar
 are built by the Makefile first (runs/cpu_wiki/). The recipe was chosen by the sweeps in
 benchmarks/README.md ("Pretraining recipe sweep"): MLM only on packed text
 (full_sentences, RoBERTa) instead of google-bert pairs + NSP, 40% masking (Wettig et al.
-2023), peak lr 3e-3 (6e-3 stalls on the unigram plateau, post-LN and pre-LN alike).
+2023), peak lr 3e-3 (6e-3 stalls on the unigram plateau, post-LN and pre-LN alike),
+linear decay (a lower peak or a faster-falling decay stays on the 0.135 plateau for all
+4,000 steps: "The cpu_wiki schedule" in benchmarks/README.md).
 Resumable: rerunning continues from the newest checkpoint.
 """
 
