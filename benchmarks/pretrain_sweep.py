@@ -150,6 +150,11 @@ WAVES["recipe"] = {
 # The same question for `make pretrain` (configs/pretrain/cpu_smoke.py on the shipped sample).
 WAVES["smoke_recipe"] = {
     "smoke_poly2_lr2e-3": {"optimizer.decay": "polynomial", "optimizer.decay_power": 2.0},
+    # The wiki schedule question at the smoke budget: more steps at the peak.
+    "smoke_wsd_lr2e-3": {"optimizer.decay": "wsd", "optimizer.decay_fraction": 0.25},
+    # 8k pieces for 1.5M tokens of text leaves most pieces rare (seen < 200 times in the
+    # whole run); 4k pieces halve the softmax and see each piece twice as often.
+    "smoke_vocab4k": {"model.vocab_size": 4000},
 }
 WAVE_CONFIG = {
     "recipe": ("configs/pretrain/cpu_wiki.py", {}),
@@ -215,13 +220,16 @@ def main() -> int:
     p.add_argument("--data", type=Path, help="a run dir with tokenizer/ and prepared/ to use as is")
     args = p.parse_args()
     corpus = SAMPLE if set(args.wave) <= {"smoke", "smoke_recipe"} else WIKI
-    data = args.data.resolve() if args.data else ensure_data(args.vocab, args.lowercase, corpus)
+    given = args.data.resolve() if args.data else None
     env = {**os.environ, **MALLOC}
     for wave in args.wave:
         for name, variant in WAVES[wave].items():
             if args.only and name not in args.only:
                 continue
             run_dir = ROOT / "runs" / "sweep" / name
+            # A variant that sets model.vocab_size gets a tokenizer of that size.
+            vocab = int(variant.get("model.vocab_size", args.vocab))
+            data = given or ensure_data(vocab, args.lowercase, corpus)
             config, common = WAVE_CONFIG.get(wave, ("configs/pretrain/cpu_smoke.py", COMMON))
             cmd = [*JAXBERT, "pretrain", "--config", str(ROOT / config)]
             t0 = time.time()
