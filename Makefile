@@ -15,7 +15,9 @@ FT_CONFIG = $(if $(filter conll2003 ner,$(TASK)),configs/finetune/ner.py,$(if $(
 CONFIG ?= configs/pretrain/phase1_seq128.py:base,adamw
 PYTEST_FLAGS ?= --durations=15
 # Two pytest-xdist workers: most of the suite is single-threaded XLA compilation.
-# loadgroup: modules marked xdist_group (one costly module fixture) stay on one worker.
+# loadscope: each module runs on one worker, so a module-scoped fixture (the bad-input
+# driver, a trained tokenizer) is built once, not once per worker. (`loadgroup` would do it
+# per marked module, but pytest-xdist 3.8 cannot rename pytest 9's node ids: it splits too.)
 TEST_WORKERS ?= 2
 
 .PHONY: install install-gpu install-tpu test test-slow lint format pretrain pretrain-wiki pretrain-gpu pretrain-tpu finetune bench clean
@@ -30,7 +32,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@touch $@
 
 test: install
-	$(PY) -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_FLAGS)
+	$(PY) -m pytest -m "not slow" -q -n $(TEST_WORKERS) --dist loadscope $(PYTEST_FLAGS)
 
 test-slow: install
 	$(PY) -m pytest -m slow -q $(PYTEST_FLAGS)

@@ -30,10 +30,6 @@ from pathlib import Path
 
 import pytest
 
-# One xdist worker for the whole module (`--dist loadgroup`, Makefile): under plain `load`
-# both workers built the module-scoped `results` fixture, running the driver twice.
-pytestmark = pytest.mark.xdist_group("bad_inputs")
-
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "fixtures" / "bad_inputs" / "driver.py"
 WIKI = REPO / "corpus" / "wiki_sample" / "wiki_02.gz"

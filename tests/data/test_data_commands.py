@@ -13,9 +13,6 @@ from jaxbert.cli import data as commands
 from jaxbert.data import prepare
 from jaxbert.errors import UserError
 
-# One xdist worker for the module: `shipped_prepared` trains a tokenizer once, not per worker.
-pytestmark = pytest.mark.xdist_group("data_commands")
-
 REPO = Path(__file__).parents[2]
 SHIPPED = REPO / "corpus" / "wiki_sample" / "wiki_02.gz"  # the smallest shipped file
 WIKI_TINY = REPO / "tests" / "fixtures" / "data" / "wiki_tiny.txt"
