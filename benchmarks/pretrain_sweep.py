@@ -152,8 +152,7 @@ WAVES["recipe"] = {
 # The same question for `make pretrain` (configs/pretrain/cpu_smoke.py on the shipped sample).
 WAVES["smoke_recipe"] = {
     "smoke_poly2_lr2e-3": {"optimizer.decay": "polynomial", "optimizer.decay_power": 2.0},
-    # The wiki schedule question at the smoke budget: more steps at the peak.
-    "smoke_wsd_lr2e-3": {"optimizer.decay": "wsd", "optimizer.decay_fraction": 0.25},
+    "smoke_baseline": {},  # cpu_smoke.py as is, on the 40-batch eval of the rows here
     # 8k pieces for 1.5M tokens of text leaves most pieces rare (seen < 200 times in the
     # whole run); 4k pieces halve the softmax and see each piece twice as often.
     "smoke_vocab4k": {"model.vocab_size": 4000},
