@@ -224,3 +224,45 @@ def test_output_directory_with_foreign_files_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="is a file, not a directory"):
         tokenizer.train_sentencepiece(SENTENCES, tmp_path / "file", vocab_size=300, quiet=True)
+
+
+def test_sentence_sample_is_k_sentences_in_corpus_order_and_covers_the_corpus():
+    """Reservoir sampling: k of n, in corpus order, every sentence kept about k/n of the time."""
+    corpus = [f"s{i}" for i in range(1000)]
+    assert list(tokenizer.sample_sentences(corpus[:5], 10)) == corpus[:5]
+    kept = list(tokenizer.sample_sentences(corpus, 100))
+    assert len(kept) == 100 and kept == sorted(kept, key=lambda s: int(s[1:]))
+    counts = np.zeros(1000)
+    for seed in range(200):
+        counts[[int(s[1:]) for s in tokenizer.sample_sentences(corpus, 100, seed=seed)]] += 1
+    # Each sentence ~ Binomial(200, 0.1): mean 20, sd 4.2; first and last tenths alike.
+    assert abs(counts[:100].mean() - 20) < 2 and abs(counts[-100:].mean() - 20) < 2
+
+
+_TRAIN_IN_A_PROCESS = """
+import sys
+import sentencepiece as spm
+from jaxbert.data import tokenizer
+sentences = [f"{s} {i} {i * 7 % 13}" for i, s in enumerate(sys.argv[2:] * 400)]
+model = tokenizer.train_sentencepiece(
+    sentences, sys.argv[1], vocab_size=300, max_sentences=200, num_threads=1, quiet=True
+)
+sp = spm.SentencePieceProcessor(model_file=str(model))
+print([sp.id_to_piece(i) for i in range(sp.get_piece_size())])
+"""
+
+
+def test_a_sampled_corpus_gives_the_same_vocabulary_in_every_process(tmp_path):
+    """--max-sentences below the corpus size: two processes train one vocabulary.
+    (sentencepiece's own sampling is seeded per process: three runs, three vocabularies.)"""
+    import subprocess
+    import sys
+
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _TRAIN_IN_A_PROCESS, str(tmp_path / f"t{i}"), *SENTENCES[:2]],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for i in range(2)
+    ]  # fmt: skip
+    assert runs[0] == runs[1] and len(runs[0]) > 1000

@@ -66,7 +66,8 @@ def _add_tokenizer_train(sub) -> None:
     p.add_argument("--lowercase", action="store_true", help="case-fold (uncased model)")
     p.add_argument(
         "--max-sentences", type=int, default=2_000_000,
-        help="sentencepiece samples at most this many sentences",
+        help="train on a fixed-seed uniform sample of at most this many sentences "
+        "(the same corpus gives the same sample, hence the same vocabulary, every run)",
     )  # fmt: skip
     p.add_argument(
         "--verbose", action="store_true",

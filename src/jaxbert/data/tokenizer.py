@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import json
 import os
+import random
 import re
 import shutil
 import sys
@@ -37,6 +38,7 @@ SP_LOG_NAME = "sentencepiece.log"
 MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 256 + 1  # specials, byte-fallback pieces, one more
 _TOKENIZER_OUTPUTS = (SP_MODEL_NAME, "tokenizer.vocab", TRAIN_CONFIG_NAME, SP_LOG_NAME)
 _SP_WORD_BOUNDARY = "\u2581"  # "▁", sentencepiece's word-boundary marker
+SAMPLE_SEED = 0  # which sentences --max-sentences keeps (recorded in tokenizer_config.json)
 _SPM_FIXED_OPTIONS = {
     "pad_id": 0,
     "unk_id": 1,
@@ -260,6 +262,10 @@ def train_sentencepiece(
     options |= {"num_threads": num_threads or os.cpu_count() or 1}
     config = {"kind": "sentencepiece", "vocab_size": vocab_size, "model_type": model_type}
     config |= {"lowercase": lowercase, "special_tokens": list(SPECIAL_TOKENS)}
+    # The vocabulary is a function of these too: sentencepiece splits its work by thread.
+    config |= {"max_sentences": max_sentences, "sample_seed": SAMPLE_SEED}
+    config |= {"num_threads": options["num_threads"]}
+    sentences = sample_sentences(sentences, max_sentences)
     config |= extra_config or {}
 
     def build(staged: Path) -> None:
@@ -269,6 +275,24 @@ def train_sentencepiece(
 
     replace_directory(out_dir, build, owned=_is_tokenizer_output, command="tokenizer train")
     return Path(out_dir) / SP_MODEL_NAME
+
+
+def sample_sentences(sentences: Iterable[str], k: int, seed: int = SAMPLE_SEED) -> Iterator[str]:
+    """A uniform sample of k sentences (all of them if fewer), in corpus order.
+
+    sentencepiece's own `input_sentence_size` sampling ignores its seed, so the same corpus
+    gave a different vocabulary on every run once it held more than k sentences. Reservoir
+    sampling (Algorithm R) with a fixed seed reads the corpus once, as sentencepiece did.
+    """
+    rng = random.Random(seed)
+    kept: list[tuple[int, str]] = []
+    for i, sentence in enumerate(sentences):
+        if i < k:
+            kept.append((i, sentence))
+        elif (j := rng.randrange(i + 1)) < k:
+            kept[j] = (i, sentence)
+    kept.sort()
+    yield from (sentence for _, sentence in kept)
 
 
 def _check_train_args(
