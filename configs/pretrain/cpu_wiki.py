@@ -7,7 +7,7 @@ benchmarks/README.md ("Pretraining recipe sweep"): MLM only on packed text
 2023), peak lr 3e-3 (6e-3 stalls on the unigram plateau, post-LN and pre-LN alike),
 linear decay over 6,000 steps. The schedule decides when the model leaves the ~0.135
 frequent-token plateau ("The cpu_wiki schedule" in benchmarks/README.md): over 6,000
-steps it left at step ~1,700; over 4,000 at ~2,500; a lower peak, a faster-falling decay
+steps it left at step ~1,700 (seed 0; seed 1 at ~3,700); over 4,000 at ~2,500; a lower peak, a faster-falling decay
 or a constant lr (wsd) stayed on it for all 4,000 steps.
 Resumable: rerunning continues from the newest checkpoint.
 """
@@ -30,7 +30,7 @@ def get_config():
     cfg.train.batch_size = 64
     # 49M tokens (1.9 epochs), 1h24m on one core (10.0k tokens/s, 2026-12-03). Held-out MLM
     # accuracy 0.207 at step 2,000, 0.315 at 3,000, 0.372 at 6,000 (benchmarks/results/
-    # pretrain_sweep.json, "wiki_6k_lr3e-3"); the 4,000-step schedule ended at 0.202.
+    # pretrain_sweep.json, "wiki_6k_lr3e-3"; train.seed=1: 0.251); 4,000 steps ended at 0.202.
     cfg.train.num_steps = 6_000
     cfg.train.log_every = 100
     cfg.train.eval_every = 500
