@@ -229,12 +229,12 @@ def test_output_directory_with_foreign_files_is_refused(tmp_path):
 def test_sentence_sample_is_k_sentences_in_corpus_order_and_covers_the_corpus():
     """Reservoir sampling: k of n, in corpus order, every sentence kept about k/n of the time."""
     corpus = [f"s{i}" for i in range(1000)]
-    assert list(tokenizer.sample_sentences(corpus[:5], 10)) == corpus[:5]
-    kept = list(tokenizer.sample_sentences(corpus, 100))
+    assert list(tokenizer.reservoir_sample(corpus[:5], 10)) == corpus[:5]
+    kept = list(tokenizer.reservoir_sample(corpus, 100))
     assert len(kept) == 100 and kept == sorted(kept, key=lambda s: int(s[1:]))
     counts = np.zeros(1000)
     for seed in range(200):
-        counts[[int(s[1:]) for s in tokenizer.sample_sentences(corpus, 100, seed=seed)]] += 1
+        counts[[int(s[1:]) for s in tokenizer.reservoir_sample(corpus, 100, seed=seed)]] += 1
     # Each sentence ~ Binomial(200, 0.1): mean 20, sd 4.2; first and last tenths alike.
     assert abs(counts[:100].mean() - 20) < 2 and abs(counts[-100:].mean() - 20) < 2
 
@@ -254,7 +254,7 @@ print([sp.id_to_piece(i) for i in range(sp.get_piece_size())])
 
 def test_a_sampled_corpus_gives_the_same_vocabulary_in_every_process(tmp_path):
     """--max-sentences below the corpus size: two processes train one vocabulary.
-    (sentencepiece's own sampling is seeded per process: three runs, three vocabularies.)"""
+    (sentencepiece's own sampling is seeded from the OS: two processes, two vocabularies.)"""
     import subprocess
     import sys
 

@@ -265,7 +265,7 @@ def train_sentencepiece(
     # The vocabulary is a function of these too: sentencepiece splits its work by thread.
     config |= {"max_sentences": max_sentences, "sample_seed": SAMPLE_SEED}
     config |= {"num_threads": options["num_threads"]}
-    sentences = sample_sentences(sentences, max_sentences)
+    sentences = reservoir_sample(sentences, max_sentences)
     config |= extra_config or {}
 
     def build(staged: Path) -> None:
@@ -277,12 +277,15 @@ def train_sentencepiece(
     return Path(out_dir) / SP_MODEL_NAME
 
 
-def sample_sentences(sentences: Iterable[str], k: int, seed: int = SAMPLE_SEED) -> Iterator[str]:
+def reservoir_sample(sentences: Iterable[str], k: int, seed: int = SAMPLE_SEED) -> Iterator[str]:
     """A uniform sample of k sentences (all of them if fewer), in corpus order.
 
     sentencepiece's own `input_sentence_size` sampling ignores its seed, so the same corpus
     gave a different vocabulary on every run once it held more than k sentences. Reservoir
-    sampling (Algorithm R) with a fixed seed reads the corpus once, as sentencepiece did.
+    sampling (Algorithm R) with a fixed seed streams the corpus once, as sentencepiece did;
+    unlike `vocab_sampling.sample_sentences` (several corpora, all in memory, oversampling
+    the small ones) it never holds more than k sentences. Each is dropped once yielded, so
+    the sample is not held twice while sentencepiece copies it in.
     """
     rng = random.Random(seed)
     kept: list[tuple[int, str]] = []
@@ -291,8 +294,9 @@ def sample_sentences(sentences: Iterable[str], k: int, seed: int = SAMPLE_SEED) 
             kept.append((i, sentence))
         elif (j := rng.randrange(i + 1)) < k:
             kept[j] = (i, sentence)
-    kept.sort()
-    yield from (sentence for _, sentence in kept)
+    kept.sort(reverse=True)
+    while kept:
+        yield kept.pop()[1]
 
 
 def _check_train_args(
