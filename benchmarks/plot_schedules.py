@@ -1,4 +1,4 @@
-"""The cpu_wiki schedule runs on one chart: held-out MLM accuracy (and lr) against step.
+"""The cpu_wiki schedule runs on one chart: held-out MLM accuracy against step.
 
 The runs differ only in their lr schedule, and what they show is *when* each leaves the
 ~0.135 plateau, which a table of four eval points hides. Reads the measured results

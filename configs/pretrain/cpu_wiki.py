@@ -7,8 +7,8 @@ benchmarks/README.md ("Pretraining recipe sweep"): MLM only on packed text
 2023), peak lr 3e-3 (6e-3 stalls on the unigram plateau, post-LN and pre-LN alike),
 linear decay over 6,000 steps. The schedule decides when the model leaves the ~0.135
 frequent-token plateau ("The cpu_wiki schedule" in benchmarks/README.md): over 6,000
-steps it left at step ~1,700 (seed 0; seed 1 at ~3,700); over 4,000 at ~2,500; a lower peak, a faster-falling decay
-or a constant lr (wsd) stayed on it for all 4,000 steps.
+steps it left at step ~1,700 (seed 0; seed 1 at ~3,700); over 4,000 at ~2,500; a lower
+peak, a faster-falling decay or a constant lr (wsd) stayed on it for all 4,000 steps.
 Resumable: rerunning continues from the newest checkpoint.
 """
 
