@@ -157,9 +157,17 @@ WAVES["smoke_recipe"] = {
     # whole run); 4k pieces halve the softmax and see each piece twice as often.
     "smoke_vocab4k": {"model.vocab_size": 4000},
 }
+# What keeps the tiny model on the ~0.13 plateau (2026-12-07): attending to a neighbour
+# needs a structured position table (sinusoidal start) or faster second-moment tracking.
+WAVES["smoke_plateau"] = {
+    "smoke_pos_sin": {"model.position_init": "sinusoidal"},
+    "smoke_b2_0.98": {"optimizer.b2": 0.98},
+    "smoke_pos_sin_b2_0.98": {"model.position_init": "sinusoidal", "optimizer.b2": 0.98},
+}
 WAVE_CONFIG = {
     "recipe": ("configs/pretrain/cpu_wiki.py", {}),
     "smoke_recipe": ("configs/pretrain/cpu_smoke.py", {}),
+    "smoke_plateau": ("configs/pretrain/cpu_smoke.py", {}),
 }  # others: cpu_smoke + COMMON
 
 MODEL_SHAPES = {  # model.size alone does not resize the model: set its shape keys too
@@ -220,7 +228,7 @@ def main() -> int:
     p.add_argument("--lowercase", action="store_true")
     p.add_argument("--data", type=Path, help="a run dir with tokenizer/ and prepared/ to use as is")
     args = p.parse_args()
-    corpus = SAMPLE if set(args.wave) <= {"smoke", "smoke_recipe"} else WIKI
+    corpus = SAMPLE if set(args.wave) <= {"smoke", "smoke_recipe", "smoke_plateau"} else WIKI
     given = args.data.resolve() if args.data else None
     env = {**os.environ, **MALLOC}
     for wave in args.wave:

@@ -28,8 +28,9 @@ REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 DTYPES = ("float32", "bfloat16", "float16")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
 ATTENTION_IMPLS = ("xla", "cudnn")
+POSITION_INITS = ("normal", "sinusoidal")
 # Keys added after configs were first saved: a saved config without one had this value.
-NEW_KEY_DEFAULTS = {"attention_impl": "xla"}
+NEW_KEY_DEFAULTS = {"attention_impl": "xla", "position_init": "normal"}
 
 
 def model_config(size: str = "base", **overrides) -> ml_collections.ConfigDict:
@@ -63,6 +64,11 @@ def model_config(size: str = "base", **overrides) -> ml_collections.ConfigDict:
             # i.e. evaluation or attention_dropout=0): xla, or cudnn (fused flash attention;
             # CUDA GPUs, bf16/fp16 only).
             "attention_impl": "xla",
+            # How the learned position table starts: google-bert's truncated normal, or
+            # Vaswani's sines and cosines at the same RMS. Only the starting point differs
+            # (the table is still learned and converts to Hugging Face as is); a structured
+            # start lets attention find its neighbours early (benchmarks/README.md).
+            "position_init": "normal",
         }
     )
     for key, value in overrides.items():
@@ -95,6 +101,7 @@ class ModelConfig:
     scan_layers: bool
     remat_policy: str
     attention_impl: str = "xla"
+    position_init: str = "normal"
 
     @classmethod
     def from_config(cls, cfg: Any, prefix: str = "config.model") -> ModelConfig:
@@ -140,6 +147,8 @@ def validate(cfg: Any, prefix: str = "config.model") -> None:
     _check(get("dtype") in DTYPES, f"{prefix}.dtype", get("dtype"), f"one of {DTYPES}")
     impl = cfg.get("attention_impl", "xla") if hasattr(cfg, "get") else get("attention_impl")
     _check(impl in ATTENTION_IMPLS, f"{prefix}.attention_impl", impl, f"one of {ATTENTION_IMPLS}")
+    pos = cfg.get("position_init", "normal") if hasattr(cfg, "get") else get("position_init")
+    _check(pos in POSITION_INITS, f"{prefix}.position_init", pos, f"one of {POSITION_INITS}")
     _check(get("hidden_act") in ACTIVATIONS, f"{prefix}.hidden_act", get("hidden_act"),
            f"one of {ACTIVATIONS}")  # fmt: skip
     _check(get("size") in SIZES or get("size") == "custom", f"{prefix}.size", get("size"),

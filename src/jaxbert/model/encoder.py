@@ -38,6 +38,27 @@ def dense_init(cfg: Any, axes: tuple[str, ...]):
     )
 
 
+def sinusoidal_init(scale: float):
+    """Vaswani et al.'s position table, rescaled to RMS `scale` (the normal init's std).
+
+    Why: with a random table, attending to a neighbour needs the table, W_q and W_k to
+    line up at once, a saddle the tiny CPU recipes sat on for thousands of steps. Sines
+    and cosines make p_i·p_j a smooth function of i − j from the first step.
+    """
+
+    def init(key, shape, dtype=jnp.float32):
+        del key  # deterministic
+        positions, width = shape
+        pairs = jnp.arange(0, width, 2, dtype=jnp.float32)
+        angles = jnp.arange(positions, dtype=jnp.float32)[:, None] / 10000.0 ** (pairs / width)
+        table = jnp.zeros(shape, jnp.float32)
+        table = table.at[:, 0::2].set(jnp.sin(angles))
+        table = table.at[:, 1::2].set(jnp.cos(angles[:, : width // 2]))
+        return (table * (scale / math.sqrt(0.5))).astype(dtype)
+
+    return init
+
+
 def zeros_init(axes: tuple[str, ...]):
     return nn.with_logical_partitioning(nn.initializers.zeros_init(), axes)
 
@@ -120,19 +141,24 @@ class Embeddings(nn.Module):
     def setup(self):
         cfg, dtype = self.cfg, compute_dtype(self.cfg)
 
-        def embed(num, axes, name):
+        def embed(num, axes, name, init=None):
             return nn.Embed(
                 num,
                 cfg.hidden_size,
                 dtype=dtype,
                 param_dtype=jnp.float32,
-                embedding_init=dense_init(cfg, axes),
+                embedding_init=init or dense_init(cfg, axes),
                 name=name,
             )
 
         self.word_embeddings = embed(cfg.vocab_size, ("vocab", "embed"), "word_embeddings")
+        position_init = None
+        if cfg.position_init == "sinusoidal":
+            position_init = nn.with_logical_partitioning(
+                sinusoidal_init(cfg.initializer_range), (None, "embed")
+            )
         self.position_embeddings = embed(
-            cfg.max_position_embeddings, (None, "embed"), "position_embeddings"
+            cfg.max_position_embeddings, (None, "embed"), "position_embeddings", position_init
         )
         self.token_type_embeddings = embed(
             cfg.type_vocab_size, (None, "embed"), "token_type_embeddings"
