@@ -163,6 +163,17 @@ WAVES["smoke_plateau"] = {
     "smoke_pos_sin": {"model.position_init": "sinusoidal"},
     "smoke_b2_0.98": {"optimizer.b2": 0.98},
     "smoke_pos_sin_b2_0.98": {"model.position_init": "sinusoidal", "optimizer.b2": 0.98},
+    # A larger start for every weight: W_q·W_k's gradient is proportional to the other
+    # factor, so a small init is a slow saddle for the first useful attention pattern.
+    "smoke_init_0.05": {"model.initializer_range": 0.05},
+    # More, narrower heads: more chances for one to find a neighbour.
+    "smoke_heads8": {"model.num_heads": 8},
+    # Shorter windows: a neighbour is a larger share of a uniform attention's mix.
+    "smoke_seq64_b32": {"data.max_seq_length": 64, "train.batch_size": 32},
+    "smoke_m15": {"data.mask_prob": 0.15},
+    # W_q = W_k at init: scores start as token similarity (model.attention_init).
+    "smoke_mimetic": {"model.attention_init": "mimetic"},
+    "smoke_mimetic_pos_sin": {"model.attention_init": "mimetic", "model.position_init": "sinusoidal"},
 }
 WAVE_CONFIG = {
     "recipe": ("configs/pretrain/cpu_wiki.py", {}),

@@ -140,3 +140,59 @@ def test_dropout_drops_the_requested_fraction_and_is_unbiased(shape):
     assert abs(keep_prob - 0.9) < 1e-5
     other = dropout(x, 0.1, jax.random.key(1))
     assert float(jnp.mean((y == 0) != (other == 0))) > 0.1
+
+
+def test_sinusoidal_position_start_is_shift_invariant_at_the_normal_inits_scale():
+    """position_init=sinusoidal: p_i·p_j depends only on i − j (what lets attention find a
+    neighbour from step 0), at RMS = initializer_range; only the position table changes."""
+    batch = random_batch()
+    _, normal = init_encoder(micro_model_config(), batch)
+    _, sines = init_encoder(micro_model_config(position_init="sinusoidal"), batch)
+    table = np.asarray(sines["embeddings"]["position_embeddings"]["embedding"])
+    assert np.sqrt(np.mean(table**2)) == pytest.approx(0.02, rel=1e-5)
+    gram = table @ table.T
+    for offset in (1, 5):
+        diagonal = np.diagonal(gram, offset)
+        np.testing.assert_allclose(diagonal, diagonal[0], rtol=1e-3)
+    assert gram[0, 1] > gram[0, 5] > 0  # near positions are more alike than far ones
+    flat_normal = jax.tree_util.tree_leaves_with_path(normal)
+    flat_sines = dict(jax.tree_util.tree_leaves_with_path(sines))
+    for path, leaf in flat_normal:
+        if "position_embeddings" not in jax.tree_util.keystr(path):
+            np.testing.assert_array_equal(leaf, flat_sines[path])
+
+
+@pytest.mark.parametrize("key, bad", [("position_init", "rope"), ("attention_init", "identity")])
+def test_unknown_init_is_rejected_and_old_configs_load_as_normal(key, bad):
+    """A bad position_init / attention_init names the key; a config saved before the key
+    existed loads as `normal`."""
+    from jaxbert.errors import UserError
+    from jaxbert.model.config import ModelConfig
+
+    old = model_config("tiny").to_dict()
+    del old[key]
+    assert getattr(ModelConfig.from_config(old), key) == "normal"
+    with pytest.raises(UserError, match=f"config.model.{key}='{bad}'"):
+        ModelConfig.from_config({**old, key: bad})
+
+
+def test_mimetic_attention_starts_with_equal_query_and_key_kernels():
+    """attention_init=mimetic: W_q = W_k in every layer (distinct across layers), so each
+    head's scores start as a similarity: a token scores itself near 4, others near 0."""
+    batch = random_batch()
+    cfg = micro_model_config(attention_init="mimetic")
+    model, params = init_encoder(cfg, batch)
+    attention = params["encoder"]["layers"]["attention"]
+    query, key = attention["query"]["kernel"], attention["key"]["kernel"]
+    np.testing.assert_array_equal(query, key)
+    assert not np.array_equal(query[0], query[1])
+    x = nn.LayerNorm(use_scale=False, use_bias=False).apply({}, jax.random.normal(jax.random.key(1), (64, 32)))
+    q = np.einsum("th,hnd->ntd", x, query[0])
+    scores = np.einsum("ntd,nsd->nts", q, q) / np.sqrt(q.shape[-1])
+    self_scores = np.diagonal(scores, axis1=1, axis2=2)
+    assert 2.5 < self_scores.mean() < 5.5
+    others = (scores.sum(axis=(1, 2)) - self_scores.sum(axis=1)) / (64 * 63)
+    assert (self_scores.mean(axis=1) > others + 2.0).all()
+    _, normal = init_encoder(micro_model_config(), batch)
+    plain = normal["encoder"]["layers"]["attention"]
+    assert not np.array_equal(plain["query"]["kernel"], plain["key"]["kernel"])

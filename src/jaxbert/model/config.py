@@ -29,8 +29,9 @@ DTYPES = ("float32", "bfloat16", "float16")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
 ATTENTION_IMPLS = ("xla", "cudnn")
 POSITION_INITS = ("normal", "sinusoidal")
+ATTENTION_INITS = ("normal", "mimetic")
 # Keys added after configs were first saved: a saved config without one had this value.
-NEW_KEY_DEFAULTS = {"attention_impl": "xla", "position_init": "normal"}
+NEW_KEY_DEFAULTS = {"attention_impl": "xla", "position_init": "normal", "attention_init": "normal"}
 
 
 def model_config(size: str = "base", **overrides) -> ml_collections.ConfigDict:
@@ -69,6 +70,9 @@ def model_config(size: str = "base", **overrides) -> ml_collections.ConfigDict:
             # (the table is still learned and converts to Hugging Face as is); a structured
             # start lets attention find its neighbours early (benchmarks/README.md).
             "position_init": "normal",
+            # W_q and W_k: independent truncated normals (google-bert), or one shared draw
+            # ("mimetic": scores start as token similarity, see SelfAttention).
+            "attention_init": "normal",
         }
     )
     for key, value in overrides.items():
@@ -102,6 +106,7 @@ class ModelConfig:
     remat_policy: str
     attention_impl: str = "xla"
     position_init: str = "normal"
+    attention_init: str = "normal"
 
     @classmethod
     def from_config(cls, cfg: Any, prefix: str = "config.model") -> ModelConfig:
@@ -149,6 +154,8 @@ def validate(cfg: Any, prefix: str = "config.model") -> None:
     _check(impl in ATTENTION_IMPLS, f"{prefix}.attention_impl", impl, f"one of {ATTENTION_IMPLS}")
     pos = cfg.get("position_init", "normal") if hasattr(cfg, "get") else get("position_init")
     _check(pos in POSITION_INITS, f"{prefix}.position_init", pos, f"one of {POSITION_INITS}")
+    att = cfg.get("attention_init", "normal") if hasattr(cfg, "get") else get("attention_init")
+    _check(att in ATTENTION_INITS, f"{prefix}.attention_init", att, f"one of {ATTENTION_INITS}")
     _check(get("hidden_act") in ACTIVATIONS, f"{prefix}.hidden_act", get("hidden_act"),
            f"one of {ACTIVATIONS}")  # fmt: skip
     _check(get("size") in SIZES or get("size") == "custom", f"{prefix}.size", get("size"),

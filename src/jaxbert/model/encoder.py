@@ -91,14 +91,16 @@ class Dense(nn.Module):
     features: tuple[int, ...]
     kernel_axes: tuple[str | None, ...]
     contract: int = 1  # trailing input dims contracted with the kernel's leading dims
+    kernel_init: Any = None  # an unnamed initializer; None: dense_init's truncated normal
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         dtype = compute_dtype(self.cfg)
         kernel_shape = (*x.shape[x.ndim - self.contract :], *self.features)
-        kernel = self.param(
-            "kernel", dense_init(self.cfg, self.kernel_axes), kernel_shape, jnp.float32
-        )
+        init = dense_init(self.cfg, self.kernel_axes)
+        if self.kernel_init is not None:
+            init = nn.with_logical_partitioning(self.kernel_init, self.kernel_axes)
+        kernel = self.param("kernel", init, kernel_shape, jnp.float32)
         bias_axes = self.kernel_axes[self.contract :]
         bias = self.param("bias", zeros_init(bias_axes), self.features, jnp.float32)
         y = token_matmul(x.astype(dtype), kernel.astype(dtype), self.contract)
@@ -250,8 +252,11 @@ class SelfAttention(nn.Module):
         head_dim = cfg.hidden_size // cfg.num_heads
         heads_shape = (cfg.num_heads, head_dim)
 
+        qk_init = self.mimetic_qk_init(head_dim) if cfg.attention_init == "mimetic" else None
+
         def project(name):
-            dense = Dense(cfg, heads_shape, ("embed", "heads", "kv"), name=name)
+            init = qk_init if name in ("query", "key") else None
+            dense = Dense(cfg, heads_shape, ("embed", "heads", "kv"), kernel_init=init, name=name)
             return nn.with_logical_constraint(dense(x), BATCH_LENGTH_HEADS_KV)
 
         q, k, v = project("query"), project("key"), project("value")
@@ -268,6 +273,28 @@ class SelfAttention(nn.Module):
         out = nn.with_logical_constraint(out, BATCH_LENGTH_HEADS_KV)
         out_dense = Dense(cfg, (cfg.hidden_size,), ("heads", "kv", "embed"), contract=2, name="out")
         return out_dense(out)
+
+
+    def mimetic_qk_init(self, head_dim: int):
+        """W_q = W_k at init (Trockman & Kolter 2023, "Mimetic initialization"), so each
+        head's scores start as q_i·k_j ∝ x_i·x_j: tokens attend to similar tokens and,
+        with a sinusoidal position table, to their neighbours, instead of uniformly.
+
+        Why: a random W_q·W_kᵀ is a product of two small matrices, a saddle the tiny CPU
+        recipes sat on for thousands of steps. σ puts a LayerNorm'd token's score with
+        itself near 4 (σ² · hidden · √head_dim = 4): peaked, not one-hot. Only during
+        init does this draw a key, shared by both kernels.
+        """
+        if not self.is_initializing():
+            return None
+        shared = self.make_rng("params")
+        sigma = math.sqrt(4.0 / (self.cfg.hidden_size * math.sqrt(head_dim)))
+
+        def init(key, shape, dtype=jnp.float32):
+            del key  # both kernels draw from the one shared key
+            return sigma * jax.random.normal(shared, shape, dtype)
+
+        return init
 
 
 class MLP(nn.Module):

@@ -166,7 +166,8 @@ _RUN_IDENTITY = {
 _MODEL_FREE = ("dtype", "remat_policy", "attention_impl")
 _IDENTITY_DEFAULTS = {("data", "objective"): "mlm_nsp", ("data", "corpora"): "",
                       ("data", "sampling_alpha"): 1.0,
-                      ("model", "position_init"): "normal"}  # fmt: skip
+                      ("model", "position_init"): "normal",
+                      ("model", "attention_init"): "normal"}  # fmt: skip
 
 
 def identity_differences(saved: dict, cfg: Any) -> list[str]:
