@@ -173,7 +173,10 @@ WAVES["smoke_plateau"] = {
     "smoke_m15": {"data.mask_prob": 0.15},
     # W_q = W_k at init: scores start as token similarity (model.attention_init).
     "smoke_mimetic": {"model.attention_init": "mimetic"},
-    "smoke_mimetic_pos_sin": {"model.attention_init": "mimetic", "model.position_init": "sinusoidal"},
+    "smoke_mimetic_pos_sin": {
+        "model.attention_init": "mimetic",
+        "model.position_init": "sinusoidal",
+    },
 }
 WAVE_CONFIG = {
     "recipe": ("configs/pretrain/cpu_wiki.py", {}),

@@ -186,7 +186,9 @@ def test_mimetic_attention_starts_with_equal_query_and_key_kernels():
     query, key = attention["query"]["kernel"], attention["key"]["kernel"]
     np.testing.assert_array_equal(query, key)
     assert not np.array_equal(query[0], query[1])
-    x = nn.LayerNorm(use_scale=False, use_bias=False).apply({}, jax.random.normal(jax.random.key(1), (64, 32)))
+    x = nn.LayerNorm(use_scale=False, use_bias=False).apply(
+        {}, jax.random.normal(jax.random.key(1), (64, 32))
+    )
     q = np.einsum("th,hnd->ntd", x, query[0])
     scores = np.einsum("ntd,nsd->nts", q, q) / np.sqrt(q.shape[-1])
     self_scores = np.diagonal(scores, axis1=1, axis2=2)

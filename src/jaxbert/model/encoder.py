@@ -274,7 +274,6 @@ class SelfAttention(nn.Module):
         out_dense = Dense(cfg, (cfg.hidden_size,), ("heads", "kv", "embed"), contract=2, name="out")
         return out_dense(out)
 
-
     def mimetic_qk_init(self, head_dim: int):
         """W_q = W_k at init (Trockman & Kolter 2023, "Mimetic initialization"), so each
         head's scores start as q_i·k_j ∝ x_i·x_j: tokens attend to similar tokens and,
