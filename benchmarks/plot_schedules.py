@@ -1,6 +1,6 @@
-"""The cpu_wiki schedule runs on one chart: held-out MLM accuracy against step.
+"""The cpu_wiki schedule (and init) runs on one chart: held-out MLM accuracy against step.
 
-The runs differ only in their lr schedule, and what they show is *when* each leaves the
+The runs differ in their lr schedule or their init scale, and what they show is *when* each leaves the
 ~0.135 plateau, which a table of four eval points hides. Reads the measured results
 (benchmarks/results/cpu_wiki_4k.json and the `recipe` wave of pretrain_sweep.json) and
 writes docs/img/cpu_wiki_schedules.png.
@@ -24,6 +24,9 @@ SWEEP_RUNS = {
     "wiki_wsd_lr3e-3": "wsd 3e-3 (constant, last 25% decay)",
     "wiki_poly2_lr3e-3": "polynomial² decay from 3e-3",
     "wiki_lr1.5e-3": "linear 1.5e-3",
+    "wiki_6k_s1_r": "6,000 steps, seed 1, 2026-12-07 vocabulary (stopped)",
+    "wiki_6k_s1_init0.05": "6,000 steps, init 0.05, seed 1",
+    "wiki_6k_s0_init0.05": "6,000 steps, init 0.05, seed 0",
 }
 
 
@@ -52,7 +55,7 @@ def main() -> int:
     ax.text(0.01, 0.301, "goal 0.30", color="grey", fontsize=8, transform=ax.get_yaxis_transform())
     ax.set_xlabel("step (batch 64 × 128 tokens)")
     ax.set_ylabel("held-out MLM accuracy (15% masking)")
-    ax.set_title("cpu_wiki: tiny model, one lr schedule per line")
+    ax.set_title("cpu_wiki: tiny model, one lr schedule or init per line")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
