@@ -2,9 +2,10 @@
 
 For each checkpoint of a pretraining run: each head's attention entropy (in nats; uniform
 over 128 keys is 4.85), the attention-weighted mean distance |i − j|, the share of
-attention within ±2 positions and on masked slots (15% of tokens in the eval set), and how alike the tokens' final hidden states are (mean
-pairwise cosine within a window: "representation collapse", Gopalani & Hu 2025, "What
-happens during the loss plateau?"). Read on the run's fixed held-out eval set.
+attention within ±2 positions and on masked slots (15% of tokens in the eval set), and
+how alike the tokens' final hidden states are (mean pairwise cosine within a window:
+"representation collapse", Gopalani & Hu 2025, "What happens during the loss plateau?").
+Read on the run's fixed held-out eval set.
 
     .venv/bin/python benchmarks/attention_probe.py runs/sweep/wiki_6k_s1_r --out \
       benchmarks/results/attention_probe_wiki_6k_s1_r.json

@@ -152,7 +152,6 @@ WAVES["recipe"] = {
     # vocabularies that could not be rebuilt), beside start-only changes to the model.
     "wiki_6k_s1_r": {**RECIPE, "train.seed": 1},
     "wiki_6k_s1_init0.05": {**RECIPE, "train.seed": 1, "model.initializer_range": 0.05},
-    "wiki_6k_s1_heads8": {**RECIPE, "train.seed": 1, "model.num_heads": 8},
     # init 0.05 left the plateau at step 1,000–1,500 with seed 1 (the control: not by
     # 1,841): the same with seed 0.
     "wiki_6k_s0_init0.05": {**RECIPE, "model.initializer_range": 0.05},
@@ -170,7 +169,6 @@ WAVES["smoke_recipe"] = {
 WAVES["smoke_plateau"] = {
     "smoke_pos_sin": {"model.position_init": "sinusoidal"},
     "smoke_b2_0.98": {"optimizer.b2": 0.98},
-    "smoke_pos_sin_b2_0.98": {"model.position_init": "sinusoidal", "optimizer.b2": 0.98},
     # A larger start for every weight: W_q·W_k's gradient is proportional to the other
     # factor, so a small init is a slow saddle for the first useful attention pattern.
     "smoke_init_0.05": {"model.initializer_range": 0.05},
@@ -178,7 +176,6 @@ WAVES["smoke_plateau"] = {
     "smoke_heads8": {"model.num_heads": 8},
     # Shorter windows: a neighbour is a larger share of a uniform attention's mix.
     "smoke_seq64_b32": {"data.max_seq_length": 64, "train.batch_size": 32},
-    "smoke_m15": {"data.mask_prob": 0.15},
     # W_q = W_k at init: scores start as token similarity (model.attention_init).
     "smoke_mimetic": {"model.attention_init": "mimetic"},
     # init 0.05 left the plateau at wiki scale (seed 1, step 1,000–1,500, a local head in
@@ -186,10 +183,6 @@ WAVES["smoke_plateau"] = {
     "smoke_init_0.1": {"model.initializer_range": 0.1},
     "smoke_init_0.05_pos_sin": {
         "model.initializer_range": 0.05,
-        "model.position_init": "sinusoidal",
-    },
-    "smoke_mimetic_pos_sin": {
-        "model.attention_init": "mimetic",
         "model.position_init": "sinusoidal",
     },
 }

@@ -150,12 +150,10 @@ def validate(cfg: Any, prefix: str = "config.model") -> None:
     _check(get("remat_policy") in REMAT_POLICIES, f"{prefix}.remat_policy",
            get("remat_policy"), f"one of {REMAT_POLICIES}")  # fmt: skip
     _check(get("dtype") in DTYPES, f"{prefix}.dtype", get("dtype"), f"one of {DTYPES}")
-    impl = cfg.get("attention_impl", "xla") if hasattr(cfg, "get") else get("attention_impl")
-    _check(impl in ATTENTION_IMPLS, f"{prefix}.attention_impl", impl, f"one of {ATTENTION_IMPLS}")
-    pos = cfg.get("position_init", "normal") if hasattr(cfg, "get") else get("position_init")
-    _check(pos in POSITION_INITS, f"{prefix}.position_init", pos, f"one of {POSITION_INITS}")
-    att = cfg.get("attention_init", "normal") if hasattr(cfg, "get") else get("attention_init")
-    _check(att in ATTENTION_INITS, f"{prefix}.attention_init", att, f"one of {ATTENTION_INITS}")
+    for key, choices in (("attention_impl", ATTENTION_IMPLS), ("position_init", POSITION_INITS),
+                         ("attention_init", ATTENTION_INITS)):  # fmt: skip
+        value = cfg.get(key, NEW_KEY_DEFAULTS[key]) if hasattr(cfg, "get") else get(key)
+        _check(value in choices, f"{prefix}.{key}", value, f"one of {choices}")
     _check(get("hidden_act") in ACTIVATIONS, f"{prefix}.hidden_act", get("hidden_act"),
            f"one of {ACTIVATIONS}")  # fmt: skip
     _check(get("size") in SIZES or get("size") == "custom", f"{prefix}.size", get("size"),

@@ -144,21 +144,21 @@ class Embeddings(nn.Module):
         cfg, dtype = self.cfg, compute_dtype(self.cfg)
 
         def embed(num, axes, name, init=None):
+            """`init`: an unnamed initializer (as Dense's kernel_init); None: dense_init's."""
+            named = nn.with_logical_partitioning(init, axes) if init else dense_init(cfg, axes)
             return nn.Embed(
                 num,
                 cfg.hidden_size,
                 dtype=dtype,
                 param_dtype=jnp.float32,
-                embedding_init=init or dense_init(cfg, axes),
+                embedding_init=named,
                 name=name,
             )
 
         self.word_embeddings = embed(cfg.vocab_size, ("vocab", "embed"), "word_embeddings")
         position_init = None
         if cfg.position_init == "sinusoidal":
-            position_init = nn.with_logical_partitioning(
-                sinusoidal_init(cfg.initializer_range), (None, "embed")
-            )
+            position_init = sinusoidal_init(cfg.initializer_range)
         self.position_embeddings = embed(
             cfg.max_position_embeddings, (None, "embed"), "position_embeddings", position_init
         )

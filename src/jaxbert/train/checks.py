@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxbert.errors import UserError
-from jaxbert.model.config import ModelConfig
+from jaxbert.model.config import NEW_KEY_DEFAULTS, ModelConfig
 
 # (section, key, predicate, what it must be). Keys absent from a config are skipped.
 _RANGES = [
@@ -166,8 +166,7 @@ _RUN_IDENTITY = {
 _MODEL_FREE = ("dtype", "remat_policy", "attention_impl")
 _IDENTITY_DEFAULTS = {("data", "objective"): "mlm_nsp", ("data", "corpora"): "",
                       ("data", "sampling_alpha"): 1.0,
-                      ("model", "position_init"): "normal",
-                      ("model", "attention_init"): "normal"}  # fmt: skip
+                      **{("model", k): v for k, v in NEW_KEY_DEFAULTS.items()}}  # fmt: skip
 
 
 def identity_differences(saved: dict, cfg: Any) -> list[str]:
