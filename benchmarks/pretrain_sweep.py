@@ -185,6 +185,10 @@ WAVES["smoke_plateau"] = {
         "model.initializer_range": 0.05,
         "model.position_init": "sinusoidal",
     },
+    # Every jump off the plateau was a head turning local (attention_probe): start two per
+    # layer as previous / next-token heads, and the table they read alone as a control.
+    "smoke_local": {"model.position_init": "sinusoidal_linear", "model.attention_init": "local"},
+    "smoke_pos_lin": {"model.position_init": "sinusoidal_linear"},
 }
 WAVE_CONFIG = {
     "recipe": ("configs/pretrain/cpu_wiki.py", {}),

@@ -198,3 +198,65 @@ def test_mimetic_attention_starts_with_equal_query_and_key_kernels():
     _, normal = init_encoder(micro_model_config(), batch)
     plain = normal["encoder"]["layers"]["attention"]
     assert not np.array_equal(plain["query"]["kernel"], plain["key"]["kernel"])
+
+
+def layer0_attention(cfg, batch):
+    """Layer 0's attention probabilities at init, [b, heads, q, k], padding excluded."""
+    cfg = {**cfg.to_dict(), "scan_layers": False}
+    model, params = init_encoder(cfg, batch)
+    _, state = model.apply(
+        {"params": params},
+        *(batch[k] for k in INPUTS),
+        capture_intermediates=lambda mdl, _: mdl.name in ("query", "key"),
+    )
+    attn = state["intermediates"]["encoder"]["layers_0"]["attention"]
+    q, k = (np.asarray(attn[n]["__call__"][0]) for n in ("query", "key"))
+    scores = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(q.shape[-1])
+    scores = np.where(batch["input_mask"][:, None, None, :] > 0, scores, -np.inf)
+    return np.asarray(jax.nn.softmax(scores, axis=-1))
+
+
+def test_local_attention_starts_with_previous_and_next_token_heads():
+    """attention_init=local (with the sinusoidal_linear table it reads): head 0 attends to
+    token i − 1 and head 1 to i + 1 from the first step, for any words; the other heads
+    start as `normal` (near-uniform)."""
+    cfg = micro_model_config(hidden_size=256, num_heads=4, max_position_embeddings=128,
+                             position_init="sinusoidal_linear", attention_init="local")  # fmt: skip
+    batch = random_batch(batch=8, seq=64)
+    probs = layer0_attention(cfg, batch)
+    lengths = batch["input_mask"].sum(-1)
+    for head, delta in ((0, -1), (1, 1)):
+        for b, length in enumerate(lengths):
+            queries = np.arange(max(0, -delta), length - max(0, delta))
+            target = probs[b, head, queries, queries + delta]
+            assert (probs[b, head, queries].argmax(-1) == queries + delta).mean() > 0.7
+            assert target.mean() > 0.5
+    assert probs[:, 2:].max() < 0.3  # heads 2 and 3 start spread out
+    uniform = layer0_attention(micro_model_config(hidden_size=256, num_heads=4), batch)
+    assert uniform.max() < 0.3
+
+
+def test_sinusoidal_linear_blocks_single_out_one_offset():
+    """Each head-width block of the sinusoidal_linear table spreads its frequencies over
+    (0, π), one per equal cell: its p_i·p_j kernel is ≈ 0 one position away and stays
+    well below its peak at every offset up to 511 (no aliasing), which is what lets a
+    `local` head single out i ± 1; the table is the same on every call."""
+    from jaxbert.model.encoder import sinusoidal_frequencies
+
+    omega = sinusoidal_frequencies(128, "linear", block=64)
+    np.testing.assert_array_equal(omega, sinusoidal_frequencies(128, "linear", block=64))
+    for block in (omega[:32], omega[32:]):
+        assert ((0 < block) & (block < np.pi)).all()
+        cells = np.floor(block / (np.pi / 32))
+        np.testing.assert_array_equal(cells, np.arange(32))
+        kernel = np.cos(np.arange(1, 512)[:, None] * block[None]).sum(-1)  # offsets 1…511
+        assert abs(kernel[0]) < 0.1 * len(block)
+        assert np.abs(kernel).max() < 0.5 * len(block)
+
+
+def test_local_attention_init_needs_the_table_it_reads():
+    """attention_init=local with any other position table is refused, naming the key."""
+    from jaxbert.errors import UserError
+
+    with pytest.raises(UserError, match="config.model.position_init='sinusoidal'"):
+        validate(model_config("tiny", attention_init="local", position_init="sinusoidal"))

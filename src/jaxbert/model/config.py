@@ -28,8 +28,8 @@ REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 DTYPES = ("float32", "bfloat16", "float16")
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
 ATTENTION_IMPLS = ("xla", "cudnn")
-POSITION_INITS = ("normal", "sinusoidal")
-ATTENTION_INITS = ("normal", "mimetic")
+POSITION_INITS = ("normal", "sinusoidal", "sinusoidal_linear")
+ATTENTION_INITS = ("normal", "mimetic", "local")
 # Keys added after configs were first saved: a saved config without one had this value.
 NEW_KEY_DEFAULTS = {"attention_impl": "xla", "position_init": "normal", "attention_init": "normal"}
 
@@ -70,8 +70,10 @@ def model_config(size: str = "base", **overrides) -> ml_collections.ConfigDict:
             # (the table is still learned and converts to Hugging Face as is); a structured
             # start lets attention find its neighbours early (benchmarks/README.md).
             "position_init": "normal",
-            # W_q and W_k: independent truncated normals (google-bert), or one shared draw
-            # ("mimetic": scores start as token similarity, see SelfAttention).
+            # W_q and W_k: independent truncated normals (google-bert), one shared draw
+            # ("mimetic": scores start as token similarity, see SelfAttention), or "local":
+            # heads 0 and 1 start attending to the previous / next token (needs
+            # position_init="sinusoidal_linear", sines at evenly spaced frequencies).
             "attention_init": "normal",
         }
     )
@@ -150,10 +152,14 @@ def validate(cfg: Any, prefix: str = "config.model") -> None:
     _check(get("remat_policy") in REMAT_POLICIES, f"{prefix}.remat_policy",
            get("remat_policy"), f"one of {REMAT_POLICIES}")  # fmt: skip
     _check(get("dtype") in DTYPES, f"{prefix}.dtype", get("dtype"), f"one of {DTYPES}")
+    later = {}  # keys a saved config may lack
     for key, choices in (("attention_impl", ATTENTION_IMPLS), ("position_init", POSITION_INITS),
                          ("attention_init", ATTENTION_INITS)):  # fmt: skip
-        value = cfg.get(key, NEW_KEY_DEFAULTS[key]) if hasattr(cfg, "get") else get(key)
-        _check(value in choices, f"{prefix}.{key}", value, f"one of {choices}")
+        later[key] = cfg.get(key, NEW_KEY_DEFAULTS[key]) if hasattr(cfg, "get") else get(key)
+        _check(later[key] in choices, f"{prefix}.{key}", later[key], f"one of {choices}")
+    if later["attention_init"] == "local":  # its heads read that table's frequencies
+        _check(later["position_init"] == "sinusoidal_linear", f"{prefix}.position_init",
+               later["position_init"], "'sinusoidal_linear' with attention_init='local'")  # fmt: skip
     _check(get("hidden_act") in ACTIVATIONS, f"{prefix}.hidden_act", get("hidden_act"),
            f"one of {ACTIVATIONS}")  # fmt: skip
     _check(get("size") in SIZES or get("size") == "custom", f"{prefix}.size", get("size"),
