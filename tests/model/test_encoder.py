@@ -246,7 +246,7 @@ def test_sinusoidal_linear_blocks_single_out_one_offset():
     omega = sinusoidal_frequencies(128, "linear", block=64)
     np.testing.assert_array_equal(omega, sinusoidal_frequencies(128, "linear", block=64))
     for block in (omega[:32], omega[32:]):
-        assert ((0 < block) & (block < np.pi)).all()
+        assert ((block > 0) & (block < np.pi)).all()
         cells = np.floor(block / (np.pi / 32))
         np.testing.assert_array_equal(cells, np.arange(32))
         kernel = np.cos(np.arange(1, 512)[:, None] * block[None]).sum(-1)  # offsets 1…511
