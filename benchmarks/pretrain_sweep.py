@@ -31,7 +31,11 @@ RESULTS = ROOT / "benchmarks" / "results" / "pretrain_sweep.json"
 MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**36)}
 
 # Same token budget for every variant: steps × batch × 128 ≈ 12.3M tokens.
+# The model's start before cpu_smoke.py took the local heads (2026-12-07): every earlier
+# smoke wave ran with it, so it stays their baseline.
+NORMAL_INIT = {"model.position_init": "normal", "model.attention_init": "normal"}
 COMMON = {
+    **NORMAL_INIT,
     "train.num_steps": 1500,
     "train.batch_size": 64,
     "train.log_every": 100,
@@ -136,6 +140,7 @@ WAVES = {
 # (0.134 at step 2,000 → 0.202 at 4,000), so these test whether more steps at low lr —
 # a faster-falling schedule, or a lower peak — get further in the same budget.
 RECIPE = {"train.eval_every": 500}
+LOCAL = {"model.position_init": "sinusoidal_linear", "model.attention_init": "local"}
 WAVES["recipe"] = {
     "wiki_poly2_lr3e-3": {**RECIPE, "optimizer.decay": "polynomial", "optimizer.decay_power": 2.0},
     "wiki_lr1.5e-3": {**RECIPE, "optimizer.learning_rate": 1.5e-3},
@@ -155,11 +160,15 @@ WAVES["recipe"] = {
     # init 0.05 left the plateau at step 1,000–1,500 with seed 1 (the control: not by
     # 1,841): the same with seed 0.
     "wiki_6k_s0_init0.05": {**RECIPE, "model.initializer_range": 0.05},
+    # Start two heads per layer local (model.attention_init=local) instead of waiting for
+    # one to turn local by chance: both seeds, to see whether the onset becomes dependable.
+    "wiki_6k_s0_local": {**RECIPE, **LOCAL},
+    "wiki_6k_s1_local": {**RECIPE, **LOCAL, "train.seed": 1},
 }
 # The same question for `make pretrain` (configs/pretrain/cpu_smoke.py on the shipped sample).
 WAVES["smoke_recipe"] = {
     "smoke_poly2_lr2e-3": {"optimizer.decay": "polynomial", "optimizer.decay_power": 2.0},
-    "smoke_baseline": {},  # cpu_smoke.py as is, on the 40-batch eval of the rows here
+    "smoke_baseline": {},  # cpu_smoke.py with the normal init (its recipe until 2026-12-07), 40-batch eval
     # 8k pieces for 1.5M tokens of text leaves most pieces rare (seen < 200 times in the
     # whole run); 4k pieces halve the softmax and see each piece twice as often.
     "smoke_vocab4k": {"model.vocab_size": 4000},
@@ -187,13 +196,13 @@ WAVES["smoke_plateau"] = {
     },
     # Every jump off the plateau was a head turning local (attention_probe): start two per
     # layer as previous / next-token heads, and the table they read alone as a control.
-    "smoke_local": {"model.position_init": "sinusoidal_linear", "model.attention_init": "local"},
+    "smoke_local": LOCAL,
     "smoke_pos_lin": {"model.position_init": "sinusoidal_linear"},
 }
 WAVE_CONFIG = {
     "recipe": ("configs/pretrain/cpu_wiki.py", {}),
-    "smoke_recipe": ("configs/pretrain/cpu_smoke.py", {}),
-    "smoke_plateau": ("configs/pretrain/cpu_smoke.py", {}),
+    "smoke_recipe": ("configs/pretrain/cpu_smoke.py", NORMAL_INIT),
+    "smoke_plateau": ("configs/pretrain/cpu_smoke.py", NORMAL_INIT),
 }  # others: cpu_smoke + COMMON
 
 MODEL_SHAPES = {  # model.size alone does not resize the model: set its shape keys too
