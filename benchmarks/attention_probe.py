@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 from jaxbert import checkpoint
 from jaxbert.convert import unstack_layers
@@ -34,11 +32,9 @@ from jaxbert.model.encoder import BertEncoder
 
 def load_step(ckdir: Path, step: int):
     cfg = checkpoint.read_config(ckdir, step)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sharding info not provided")
-        state = ocp.PyTreeCheckpointer().restore(ckdir / str(step) / "state")
+    _, params = checkpoint.load_params(ckdir, step)
     model = cfg.model.to_dict() | {"scan_layers": False, "remat_policy": "none"}
-    return cfg, model, unstack_layers(state["params"])["bert"]
+    return cfg, model, unstack_layers(params)["bert"]
 
 
 def attention_stats(q: np.ndarray, k: np.ndarray, lengths: np.ndarray, masked: np.ndarray) -> dict:

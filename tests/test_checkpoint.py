@@ -89,3 +89,24 @@ def test_failed_save_params_leaves_nothing_at_the_path_and_is_retried_cleanly(
     _, loaded = load_params(tmp_path / "p")
     np.testing.assert_array_equal(loaded["w"], params["w"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+
+
+def test_load_params_reads_the_asked_step_of_a_run(tmp_path):
+    """load_params(run, step) returns that step's parameters, not the newest; a step the
+    run does not have is refused, naming the steps it has."""
+    cfg, steps = compiled((1, 1, 1))
+    ckpt = Checkpointer(tmp_path, checkpoint_defaults())
+    run_cfg = pretrain_defaults()
+    run_cfg.model = cfg
+    states = {s: steps.init_state(jax.random.key(s)) for s in (2, 4)}
+    for s, state in states.items():
+        ckpt.save(s, state, {"next_batch": s}, jax.random.key(0), run_cfg)
+    ckpt.close()
+    for s, state in states.items():
+        _, params = load_params(tmp_path, step=s)
+        for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(params)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    _, newest = load_params(tmp_path)
+    np.testing.assert_array_equal(jax.tree.leaves(newest)[0], jax.tree.leaves(params)[0])
+    with pytest.raises(UserError, match="no step 3 \\(steps: 2, 4\\)"):
+        load_params(tmp_path, step=3)

@@ -246,11 +246,12 @@ def save_params(path: str | Path, params, model_cfg: ml_collections.ConfigDict) 
     return path
 
 
-def load_params(path: str | Path) -> tuple[ml_collections.ConfigDict, Any]:
+def load_params(path: str | Path, step: int | None = None) -> tuple[ml_collections.ConfigDict, Any]:
     """(model config, params) from `save_params` output or from a pretraining run directory.
 
     A run directory (the `checkpoints/` folder of `jaxbert pretrain`, or its parent) yields
-    the newest readable step's parameters, without its optimizer state.
+    the newest readable step's parameters, without its optimizer state; `step` asks for
+    that one step only (analyses of a run's history), with no fallback.
     """
     path = Path(path).absolute()
     if (path / "params").is_dir() and (path / "model_config.json").is_file():
@@ -261,7 +262,10 @@ def load_params(path: str | Path) -> tuple[ml_collections.ConfigDict, Any]:
     steps = step_dirs(path)
     if not steps:
         raise UserError(f"{path}: not a jaxbert checkpoint (no params/ or step directories)")
-    for step in reversed(steps):
+    if step is not None and step not in steps:
+        raise UserError(f"{path}: no step {step} (steps: {', '.join(map(str, steps))})")
+    candidates = [step] if step is not None else steps[::-1]
+    for step in candidates:
         try:
             cfg = read_config(path, step).model
             with warnings.catch_warnings():  # no target: orbax warns it reads shardings from file
@@ -269,6 +273,8 @@ def load_params(path: str | Path) -> tuple[ml_collections.ConfigDict, Any]:
                 state = ocp.PyTreeCheckpointer().restore(path / str(step) / "state")
             return cfg, state["params"]
         except Exception as e:  # noqa: BLE001 — fall back to an older step
+            if len(candidates) == 1:
+                raise UserError(f"{path}/{step}: unreadable checkpoint ({_short(e)})") from None
             print(
                 f"warning: checkpoint {path}/{step} is unreadable ({_short(e)}); trying an older one"
             )
