@@ -31,8 +31,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "pretrain_sweep.json"
 MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**36)}
 
 # Same token budget for every variant: steps × batch × 128 ≈ 12.3M tokens.
-# The model's start before cpu_smoke.py took the local heads (2026-12-07): every earlier
-# smoke wave ran with it, so it stays their baseline.
+# The model's start before cpu_smoke.py and cpu_wiki.py took the local heads (2026-12-07):
+# every earlier wave ran with it, so it stays their baseline.
 NORMAL_INIT = {"model.position_init": "normal", "model.attention_init": "normal"}
 COMMON = {
     **NORMAL_INIT,
@@ -200,7 +200,7 @@ WAVES["smoke_plateau"] = {
     "smoke_pos_lin": {"model.position_init": "sinusoidal_linear"},
 }
 WAVE_CONFIG = {
-    "recipe": ("configs/pretrain/cpu_wiki.py", {}),
+    "recipe": ("configs/pretrain/cpu_wiki.py", NORMAL_INIT),
     "smoke_recipe": ("configs/pretrain/cpu_smoke.py", NORMAL_INIT),
     "smoke_plateau": ("configs/pretrain/cpu_smoke.py", NORMAL_INIT),
 }  # others: cpu_smoke + COMMON
