@@ -1,6 +1,6 @@
 """The cpu_wiki schedule (and init) runs on one chart: held-out MLM accuracy against step.
 
-The runs differ in their lr schedule or their init scale, and what they show is *when* each leaves the
+The runs differ in their lr schedule or their init, and what they show is *when* each leaves the
 ~0.135 plateau, which a table of four eval points hides. Reads the measured results
 (benchmarks/results/cpu_wiki_4k.json and the `recipe` wave of pretrain_sweep.json) and
 writes docs/img/cpu_wiki_schedules.png.
@@ -27,6 +27,8 @@ SWEEP_RUNS = {
     "wiki_6k_s1_r": "6,000 steps, seed 1, 2026-12-07 vocabulary (stopped)",
     "wiki_6k_s1_init0.05": "6,000 steps, init 0.05, seed 1",
     "wiki_6k_s0_init0.05": "6,000 steps, init 0.05, seed 0",
+    "wiki_6k_s0_local": "local heads at init, seed 0 (the recipe since 12-07)",
+    "wiki_6k_s1_local": "local heads at init, seed 1",
 }
 
 
