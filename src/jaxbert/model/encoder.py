@@ -324,8 +324,9 @@ class SelfAttention(nn.Module):
         return init
 
 
-# A `local` head's logit margin of its target key over the others at init: about 75% of
-# its attention within ±2 of the target at seq 128 (tiny; learned local heads: 0.78–0.86).
+# A `local` head's logit margin of its target key over the others at init: it puts 0.79 of
+# its attention within ±2 positions (tiny, seq 128, the smoke's eval set; heads that turned
+# local by themselves: 0.78–0.86), sharp enough to use, soft enough to keep gradients.
 LOCAL_GAP = 8.0
 
 
