@@ -47,12 +47,14 @@ def task_config(task: str) -> str:
     return f"{ROOT / 'configs/finetune/glue.py'}:{task}"
 
 
-def init_overrides(init: str, pretrained: Path) -> list[str]:
-    """Scratch gets the pretrained run's model config key for key, and its tokenizer."""
+def init_overrides(init: str, pretrained: Path, scratch_model: dict | None = None) -> list[str]:
+    """Scratch gets the pretrained run's model config key for key (then `scratch_model`'s
+    changes, e.g. another init), and its tokenizer."""
     if init == "pretrained":
         return [f"--config.init={pretrained}"]
     config = json.loads((pretrained / "config.json").read_text())
-    keys = [f"--config.model.{k}={v}" for k, v in config["model"].items()]
+    model = {**config["model"], **(scratch_model or {})}
+    keys = [f"--config.model.{k}={v}" for k, v in model.items()]
     tokenizer = Path(config.get("tokenizer") or pretrained / "tokenizer")
     tokenizer = tokenizer if tokenizer.is_absolute() else ROOT / tokenizer
     return ["--config.init=scratch", f"--config.tokenizer={tokenizer}", *keys]
@@ -63,7 +65,7 @@ def run_one(task, init, lr, args, out: Path) -> dict | None:
     metrics = out / "metrics.json"
     if not metrics.exists():
         cmd = [*JAXBERT, "finetune", "--config", task_config(task)]
-        cmd += init_overrides(init, args.pretrained)
+        cmd += init_overrides(init, args.pretrained, dict(args.scratch_model))
         cmd += [f"--config.optimizer.learning_rate={lr}", f"--config.seeds={args.seeds}",
                 f"--config.num_epochs={args.epochs}", f"--config.output_dir={out}",
                 "--config.save_best=false", "--config.log_every=1000"]  # fmt: skip
@@ -81,6 +83,13 @@ def run_one(task, init, lr, args, out: Path) -> dict | None:
         if rc != 0 or not metrics.exists():
             return None
     return json.loads(metrics.read_text())
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE")
+    return key, value
 
 
 def best_lr(runs: dict[float, dict]) -> tuple[float, dict]:
@@ -127,11 +136,15 @@ def main() -> int:
     p.add_argument("--inits", default="pretrained,scratch",
                    help="which inits to run now (scratch needs only the run's config and "
                    "tokenizer, so it can run while the pretraining does)")  # fmt: skip
+    p.add_argument("--scratch-model", action="append", default=[], type=key_value,
+                   metavar="KEY=VALUE", help="change a model key of the scratch arm only "
+                   "(e.g. attention_init=normal: scratch at its usual start)")  # fmt: skip
     args = p.parse_args()
     if not (args.pretrained / "config.json").is_file():
         sys.exit(f"quality: {args.pretrained} is not a pretraining run (no config.json)")
     results = {"pretrained": str(args.pretrained), "seeds": args.seeds, "epochs": args.epochs,
-               "quick": args.quick, "tasks": {}}  # fmt: skip
+               "quick": args.quick, "scratch_model": dict(args.scratch_model),
+               "tasks": {}}  # fmt: skip
     if args.results.is_file():  # another invocation's inits (e.g. scratch run earlier)
         results["tasks"] = json.loads(args.results.read_text()).get("tasks", {})
     for task in args.tasks.split(","):
