@@ -19,7 +19,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 OUT = ROOT / "docs" / "img" / "cpu_wiki_schedules.png"
 # name in pretrain_sweep.json → legend label
 SWEEP_RUNS = {
-    "wiki_6k_lr3e-3": "linear 3e-3, 6,000 steps (the recipe)",
+    "wiki_6k_lr3e-3": "linear 3e-3, 6,000 steps (the recipe to 12-06)",
     "wiki_6k_lr3e-3_s1": "the same, seed 1",
     "wiki_wsd_lr3e-3": "wsd 3e-3 (constant, last 25% decay)",
     "wiki_poly2_lr3e-3": "polynomial² decay from 3e-3",
@@ -52,14 +52,17 @@ def main() -> int:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for label, points in curves().items():
         steps, acc = zip(*sorted(points))
-        ax.plot(steps, acc, marker="o", markersize=3, label=label)
+        style = {"color": "black", "linewidth": 2} if label.startswith("local") else {}
+        if label.endswith("seed 1") and label.startswith("local"):
+            style["linestyle"] = "--"
+        ax.plot(steps, acc, marker="o", markersize=3, label=label, **style)
     ax.axhline(0.30, color="grey", linestyle=":", linewidth=1)
     ax.text(0.01, 0.301, "goal 0.30", color="grey", fontsize=8, transform=ax.get_yaxis_transform())
     ax.set_xlabel("step (batch 64 × 128 tokens)")
     ax.set_ylabel("held-out MLM accuracy (15% masking)")
     ax.set_title("cpu_wiki: tiny model, one lr schedule or init per line")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     tmp = OUT.with_suffix(".tmp.png")
