@@ -168,7 +168,8 @@ WAVES["recipe"] = {
 # The same question for `make pretrain` (configs/pretrain/cpu_smoke.py on the shipped sample).
 WAVES["smoke_recipe"] = {
     "smoke_poly2_lr2e-3": {"optimizer.decay": "polynomial", "optimizer.decay_power": 2.0},
-    "smoke_baseline": {},  # cpu_smoke.py with the normal init (its recipe until 2026-12-07), 40-batch eval
+    # cpu_smoke.py with the normal init (its recipe until 2026-12-07), on the 40-batch eval
+    "smoke_baseline": {},
     # 8k pieces for 1.5M tokens of text leaves most pieces rare (seen < 200 times in the
     # whole run); 4k pieces halve the softmax and see each piece twice as often.
     "smoke_vocab4k": {"model.vocab_size": 4000},

@@ -264,18 +264,18 @@ def load_params(path: str | Path, step: int | None = None) -> tuple[ml_collectio
         raise UserError(f"{path}: not a jaxbert checkpoint (no params/ or step directories)")
     if step is not None and step not in steps:
         raise UserError(f"{path}: no step {step} (steps: {', '.join(map(str, steps))})")
-    candidates = [step] if step is not None else steps[::-1]
-    for step in candidates:
+    for candidate in [step] if step is not None else reversed(steps):
         try:
-            cfg = read_config(path, step).model
+            cfg = read_config(path, candidate).model
             with warnings.catch_warnings():  # no target: orbax warns it reads shardings from file
                 warnings.filterwarnings("ignore", message="Sharding info not provided")
-                state = ocp.PyTreeCheckpointer().restore(path / str(step) / "state")
+                state = ocp.PyTreeCheckpointer().restore(path / str(candidate) / "state")
             return cfg, state["params"]
         except Exception as e:  # noqa: BLE001 — fall back to an older step
-            if len(candidates) == 1:
+            if step is not None:  # the asked step only: no fallback
                 raise UserError(f"{path}/{step}: unreadable checkpoint ({_short(e)})") from None
             print(
-                f"warning: checkpoint {path}/{step} is unreadable ({_short(e)}); trying an older one"
+                f"warning: checkpoint {path}/{candidate} is unreadable ({_short(e)}); "
+                "trying an older one"
             )
     raise UserError(f"{path}: no readable checkpoint")

@@ -260,3 +260,14 @@ def test_local_attention_init_needs_the_table_it_reads():
 
     with pytest.raises(UserError, match="config.model.position_init='sinusoidal'"):
         validate(model_config("tiny", attention_init="local", position_init="sinusoidal"))
+
+
+@pytest.mark.parametrize("position_init", ["sinusoidal", "sinusoidal_linear"])
+def test_sinusoidal_tables_fill_an_odd_width(position_init):
+    """An odd hidden size still gets a full table: its last column is a sine without a
+    cosine partner, and the table keeps RMS ≈ initializer_range."""
+    cfg = micro_model_config(hidden_size=33, num_heads=3, position_init=position_init)
+    _, params = init_encoder(cfg, random_batch())
+    table = np.asarray(params["embeddings"]["position_embeddings"]["embedding"])
+    assert table.shape == (64, 33) and np.isfinite(table).all()
+    assert np.sqrt(np.mean(table**2)) == pytest.approx(0.02, rel=0.1)

@@ -49,7 +49,7 @@ def sinusoidal_frequencies(width: int, spacing: str, block: int) -> np.ndarray:
     any offset up to 512 (an unjittered grid would alias at multiples of the block), so a
     head reading it can single out one relative offset (local_qk_init).
     """
-    pairs = np.arange(width // 2)
+    pairs = np.arange((width + 1) // 2)  # an odd width's last sine has no cosine
     if spacing == "geometric":
         return 1.0 / 10000.0 ** (2 * pairs / width)
     per_block = max(block // 2, 1)
@@ -69,7 +69,7 @@ def sinusoidal_init(scale: float, omega: np.ndarray):
     def init(key, shape, dtype=jnp.float32):
         del key  # deterministic
         positions, width = shape
-        angles = np.arange(positions)[:, None] * omega[None, : (width + 1) // 2]
+        angles = np.arange(positions)[:, None] * omega[None, :]
         table = np.zeros(shape, np.float32)
         table[:, 0::2] = np.sin(angles)
         table[:, 1::2] = np.cos(angles[:, : width // 2])
