@@ -103,7 +103,7 @@ def summarise(results: dict) -> list[str]:
             "|---|---|---|---|---|"]  # fmt: skip
     avg = {"pretrained": [], "scratch": []}
     for task, by_init in results["tasks"].items():
-        if set(by_init) != {"pretrained", "scratch"}:
+        if not {"pretrained", "scratch"} <= set(by_init):  # extra arms are reported beside
             continue
         cells, means = [], {}
         for init in ("pretrained", "scratch"):
@@ -120,6 +120,31 @@ def summarise(results: dict) -> list[str]:
         rows.append(f"| **average** ({len(avg['pretrained'])} tasks) | {p:.1f} | {s:.1f} "
                     f"| {p - s:+.1f} | |")  # fmt: skip
     return rows
+
+
+def merge(paths: list[Path]) -> dict:
+    """One results dict from several files, arm by arm: arms run as separate invocations
+    (one core each) write separate files so they never race on one. Later files win."""
+    merged: dict = {}
+    for path in paths:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            sys.exit(f"quality: cannot merge {path}: {e}")
+        if not isinstance(data.get("tasks"), dict):
+            sys.exit(f"quality: cannot merge {path}: no 'tasks' table")
+        tasks = merged.get("tasks", {})
+        merged = {**merged, **data, "tasks": tasks}
+        for task, arms in data["tasks"].items():
+            tasks.setdefault(task, {}).update(arms)
+    return merged
+
+
+def write_results(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def main() -> int:
@@ -139,7 +164,16 @@ def main() -> int:
     p.add_argument("--scratch-model", action="append", default=[], type=key_value,
                    metavar="KEY=VALUE", help="change a model key of the scratch arm only "
                    "(e.g. attention_init=normal: scratch at its usual start)")  # fmt: skip
+    p.add_argument("--merge", nargs="+", type=Path, metavar="FILE",
+                   help="merge these results files (e.g. one per arm) into --results, arm "
+                   "by arm, print the table and exit; runs nothing")  # fmt: skip
     args = p.parse_args()
+    if args.merge:
+        base = [args.results] if args.results.is_file() else []
+        results = merge(base + args.merge)
+        write_results(results, args.results)
+        print("\n".join(summarise(results)))
+        return 0
     if not (args.pretrained / "config.json").is_file():
         sys.exit(f"quality: {args.pretrained} is not a pretraining run (no config.json)")
     results = {"pretrained": str(args.pretrained), "seeds": args.seeds, "epochs": args.epochs,
@@ -165,10 +199,7 @@ def main() -> int:
                 "wall_s_all_lrs": sum(r["train_time_s"] for r in runs.values()),
                 "all_lrs": {f"{k:g}": r["dev"][key] for k, r in runs.items()},
             }  # fmt: skip
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.results.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-        tmp.replace(args.results)
+        write_results(results, args.results)
         print("\n".join(summarise(results)), flush=True)
     return 0
 
