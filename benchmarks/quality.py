@@ -32,6 +32,8 @@ JAXBERT = [sys.executable, "-m", "jaxbert.cli"]
 RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
 MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2**36)}
 TASKS = ("sst2", "cola", "mrpc", "stsb", "rte", "conll2003", "squad")
+PERCENT_TASKS = ("squad",)  # their metrics.json values are already ×100
+MAIN_ARMS = ("pretrained", "scratch")
 # Turc et al. (2019) Table 6 (GLUE *test*, BERT-Tiny / BERT-Mini, 3.3B words): orientation only.
 TURC = {
     "tiny": {"sst2": 83.2, "cola": 0.0, "mrpc": 81.1, "stsb": 74.3, "rte": 57.2},
@@ -97,34 +99,80 @@ def best_lr(runs: dict[float, dict]) -> tuple[float, dict]:
     return max(runs.items(), key=lambda kv: kv[1]["dev"][kv[1]["metric"]])
 
 
+def percent(task: str, value: float) -> float:
+    """Dev metrics ×100 for the table; SQuAD's F1 and EM already are percentages."""
+    return value if task in PERCENT_TASKS else 100 * value
+
+
+def arm_result(runs: dict[float, dict]) -> dict:
+    """One (task, arm) of the results file: its best lr's seeds, and every lr's mean."""
+    lr, m = best_lr(runs)
+    key = m["metric"]
+    return {
+        "metric": key, "lr": lr, "mean": m["dev"][key],
+        "std": m.get("dev_std", {}).get(key, 0.0),
+        "per_seed": [s["dev"][key] for s in m.get("per_seed", [m])],
+        "wall_s_all_lrs": sum(r["train_time_s"] for r in runs.values()),
+        "all_lrs": {f"{k:g}": r["dev"][key] for k, r in runs.items()},
+    }  # fmt: skip
+
+
 def summarise(results: dict) -> list[str]:
-    """The README table rows: task | pretrained | scratch | Δ, then the average."""
-    rows = ["| task (dev metric) | pretrained | scratch | Δ | best lr (pre / scr) |",
-            "|---|---|---|---|---|"]  # fmt: skip
-    avg = {"pretrained": [], "scratch": []}
+    """The README table rows: task | pretrained | scratch | Δ | any other arms (e.g. scratch
+    at another init), then the averages over the tasks that have both main arms."""
+    extra = sorted({a for arms in results["tasks"].values() for a in arms} - set(MAIN_ARMS))
+    rows = [
+        "| task (dev metric) | pretrained | scratch | Δ | best lr (pre / scr) |"
+        + "".join(f" {a} |" for a in extra),
+        "|---|---|---|---|---|" + "---|" * len(extra),
+    ]
+    avg: dict[str, list[float]] = {a: [] for a in (*MAIN_ARMS, *extra)}
     for task, by_init in results["tasks"].items():
-        if not {"pretrained", "scratch"} <= set(by_init):  # extra arms are reported beside
+        if not set(MAIN_ARMS) <= set(by_init):
             continue
         cells, means = [], {}
-        for init in ("pretrained", "scratch"):
-            r = by_init[init]
-            means[init] = 100 * r["mean"]
-            avg[init].append(means[init])
-            cells.append(f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f}")
+        for arm in (*MAIN_ARMS, *extra):
+            r = by_init.get(arm)
+            if r is not None:
+                means[arm] = percent(task, r["mean"])
+                avg[arm].append(means[arm])
+            cells.append("–" if r is None else f"{means[arm]:.1f} ± {percent(task, r['std']):.1f}")
         delta = means["pretrained"] - means["scratch"]
         lrs = f"{by_init['pretrained']['lr']:g} / {by_init['scratch']['lr']:g}"
-        rows.append(f"| {task} ({by_init['pretrained']['metric']}) | {cells[0]} | {cells[1]} "
-                    f"| {delta:+.1f} | {lrs} |")  # fmt: skip
-    if avg["pretrained"]:
-        p, s = statistics.fmean(avg["pretrained"]), statistics.fmean(avg["scratch"])
-        rows.append(f"| **average** ({len(avg['pretrained'])} tasks) | {p:.1f} | {s:.1f} "
-                    f"| {p - s:+.1f} | |")  # fmt: skip
+        rows.append(
+            f"| {task} ({by_init['pretrained']['metric']}) | {cells[0]} | {cells[1]} "
+            f"| {delta:+.1f} | {lrs} |" + "".join(f" {c} |" for c in cells[2:])
+        )
+    n = len(avg["pretrained"])
+    if n:
+        means = {a: statistics.fmean(v) if len(v) == n else None for a, v in avg.items()}
+        p, s = means["pretrained"], means["scratch"]
+        rows.append(
+            f"| **average** ({n} tasks) | {p:.1f} | {s:.1f} | {p - s:+.1f} | |"
+            + "".join(" – |" if means[a] is None else f" {means[a]:.1f} |" for a in extra)
+        )
     return rows
+
+
+def merge_arm(old: dict, new: dict) -> dict:
+    """One (task, arm) measured at different lr points by two invocations: the union of
+    their lr grids, and the seeds of whichever best point wins. A point both measured
+    takes the newer value (and the newer file's wall time, which may then undercount)."""
+    old_lrs, new_lrs = old.get("all_lrs", {}), new.get("all_lrs", {})
+    if old.get("metric") != new.get("metric") or not old_lrs or not new_lrs:
+        return new
+    superseded = f"{old['lr']:g}" in new_lrs
+    best = new if superseded or new["mean"] >= old["mean"] else old
+    walls = (old.get("wall_s_all_lrs", 0.0), new.get("wall_s_all_lrs", 0.0))
+    wall = max(walls) if set(old_lrs) & set(new_lrs) else sum(walls)
+    return {**best, "all_lrs": {**old_lrs, **new_lrs}, "wall_s_all_lrs": wall}
 
 
 def merge(paths: list[Path]) -> dict:
     """One results dict from several files, arm by arm: arms run as separate invocations
-    (one core each) write separate files so they never race on one. Later files win."""
+    (one core each) write separate files so they never race on one, and an arm's lr grid
+    may be finished by a later invocation (see merge_arm). The run description (command,
+    date) is the first file's; an arm's own scratch_model changes travel with the arm."""
     merged: dict = {}
     for path in paths:
         try:
@@ -134,9 +182,11 @@ def merge(paths: list[Path]) -> dict:
         if not isinstance(data.get("tasks"), dict):
             sys.exit(f"quality: cannot merge {path}: no 'tasks' table")
         tasks = merged.get("tasks", {})
-        merged = {**merged, **data, "tasks": tasks}
+        merged = {**data, **merged, "tasks": tasks}  # the first file's run description
         for task, arms in data["tasks"].items():
-            tasks.setdefault(task, {}).update(arms)
+            for arm, new in arms.items():
+                old = tasks.setdefault(task, {}).get(arm)
+                tasks[task][arm] = new if old is None else merge_arm(old, new)
     return merged
 
 
@@ -164,6 +214,9 @@ def main() -> int:
     p.add_argument("--scratch-model", action="append", default=[], type=key_value,
                    metavar="KEY=VALUE", help="change a model key of the scratch arm only "
                    "(e.g. attention_init=normal: scratch at its usual start)")  # fmt: skip
+    p.add_argument("--scratch-arm", default="scratch", metavar="NAME",
+                   help="results key of the scratch arm (e.g. scratch_normal_init beside "
+                   "--scratch-model, so it lands beside the plain scratch arm)")  # fmt: skip
     p.add_argument("--merge", nargs="+", type=Path, metavar="FILE",
                    help="merge these results files (e.g. one per arm) into --results, arm "
                    "by arm, print the table and exit; runs nothing")  # fmt: skip
@@ -190,15 +243,10 @@ def main() -> int:
                     runs[lr] = m
             if not runs:
                 continue
-            lr, m = best_lr(runs)
-            key = m["metric"]
-            results["tasks"].setdefault(task, {})[init] = {
-                "metric": key, "lr": lr, "mean": m["dev"][key],
-                "std": m.get("dev_std", {}).get(key, 0.0),
-                "per_seed": [s["dev"][key] for s in m.get("per_seed", [m])],
-                "wall_s_all_lrs": sum(r["train_time_s"] for r in runs.values()),
-                "all_lrs": {f"{k:g}": r["dev"][key] for k, r in runs.items()},
-            }  # fmt: skip
+            arm = args.scratch_arm if init == "scratch" else init
+            results["tasks"].setdefault(task, {})[arm] = arm_result(runs)
+            if init == "scratch" and args.scratch_model:
+                results["tasks"][task][arm]["scratch_model"] = dict(args.scratch_model)
         write_results(results, args.results)
         print("\n".join(summarise(results)), flush=True)
     return 0

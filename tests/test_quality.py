@@ -46,10 +46,18 @@ def _arm(mean: float) -> dict:
 
 def test_merge_joins_arms_run_as_separate_invocations(tmp_path):
     """Per-arm files merge arm by arm (a task's arms from two files end up side by side,
-    later files win for the same arm), and the table then has that task's row."""
+    later files win for the same arm), the run description stays the first file's, and
+    the table then has that task's row."""
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps({"pretrained": "run", "tasks": {"sst2": {"pretrained": _arm(0.8)}}}))
-    b.write_text(json.dumps({"tasks": {"sst2": {"scratch": _arm(0.7), "pretrained": _arm(0.9)}}}))
+    b.write_text(
+        json.dumps(
+            {
+                "pretrained": "other",
+                "tasks": {"sst2": {"scratch": _arm(0.7), "pretrained": _arm(0.9)}},
+            }
+        )
+    )
     merged = quality.merge([a, b])
     assert merged["pretrained"] == "run"
     assert merged["tasks"]["sst2"]["pretrained"]["mean"] == 0.9
@@ -72,3 +80,54 @@ def test_merge_refuses_a_file_without_a_tasks_table(tmp_path):
     bad.write_text(json.dumps({"seeds": 3}))
     with pytest.raises(SystemExit, match="bad.json: no 'tasks' table"):
         quality.merge([bad])
+
+
+def _point(lr: float, mean: float, wall: float, grid: dict) -> dict:
+    return {"metric": "f1", "lr": lr, "mean": mean, "std": 0.0, "per_seed": [mean],
+            "wall_s_all_lrs": wall, "all_lrs": grid}  # fmt: skip
+
+
+def test_merge_finishes_an_arms_lr_grid_from_another_invocation(tmp_path):
+    """An arm measured at {3e-4, 1e-3} and later at 1e-4 merges into the three-point grid;
+    its best point (and that point's seeds) is the best of all three, whichever file has
+    it, and the wall times of disjoint grids add up."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    grid_a = {"0.0003": 0.75, "0.001": 0.80}
+    a.write_text(json.dumps({"tasks": {"mrpc": {"scratch": _point(1e-3, 0.80, 60, grid_a)}}}))
+    b.write_text(
+        json.dumps({"tasks": {"mrpc": {"scratch": _point(1e-4, 0.70, 30, {"0.0001": 0.70})}}})
+    )
+    arm = quality.merge([a, b])["tasks"]["mrpc"]["scratch"]
+    assert arm["lr"] == 1e-3 and arm["per_seed"] == [0.80]
+    assert arm["all_lrs"] == {"0.0001": 0.70, "0.0003": 0.75, "0.001": 0.80}
+    assert arm["wall_s_all_lrs"] == 90
+    b.write_text(
+        json.dumps({"tasks": {"mrpc": {"scratch": _point(1e-4, 0.85, 30, {"0.0001": 0.85})}}})
+    )
+    assert quality.merge([a, b])["tasks"]["mrpc"]["scratch"]["lr"] == 1e-4
+
+
+def test_merge_takes_the_newer_value_of_a_point_both_files_measured(tmp_path):
+    """A re-measured best point is superseded, not kept because it was higher."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(
+        json.dumps({"tasks": {"rte": {"pretrained": _point(1e-3, 0.9, 60, {"0.001": 0.9})}}})
+    )
+    grid_b = {"0.001": 0.6, "0.0003": 0.5}
+    b.write_text(json.dumps({"tasks": {"rte": {"pretrained": _point(1e-3, 0.6, 50, grid_b)}}}))
+    arm = quality.merge([a, b])["tasks"]["rte"]["pretrained"]
+    assert arm["mean"] == 0.6 and arm["all_lrs"]["0.001"] == 0.6 and arm["wall_s_all_lrs"] == 60
+
+
+def test_table_reads_squad_as_percent_and_shows_extra_arms():
+    """SQuAD's F1 is already ×100 (13.3, not 1330); an extra arm gets its own column, and
+    its average only when it covers every averaged task."""
+    results = {"tasks": {
+        "squad": {"pretrained": _point(1e-3, 13.3, 1, {}), "scratch": _point(1e-3, 10.6, 1, {})},
+        "sst2": {"pretrained": _arm(0.8), "scratch": _arm(0.7), "scratch_normal_init": _arm(0.75)},
+    }}  # fmt: skip
+    rows = quality.summarise(results)
+    assert rows[0].endswith("| scratch_normal_init |")
+    assert any(r.startswith("| squad (f1) | 13.3 ± 0.0 | 10.6 ± 0.0 | +2.7") for r in rows)
+    assert any(r.startswith("| sst2") and r.endswith("| 75.0 ± 1.0 |") for r in rows)
+    assert rows[-1] == "| **average** (2 tasks) | 46.6 | 40.3 | +6.4 | | – |"
