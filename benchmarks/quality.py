@@ -68,6 +68,7 @@ def run_one(task, init, lr, args, out: Path) -> dict | None:
     if not metrics.exists():
         cmd = [*JAXBERT, "finetune", "--config", task_config(task)]
         cmd += init_overrides(init, args.pretrained, dict(args.scratch_model))
+        cmd += [f"--config.{key}={value}" for key, value in args.finetune]
         cmd += [f"--config.optimizer.learning_rate={lr}", f"--config.seeds={args.seeds}",
                 f"--config.num_epochs={args.epochs}", f"--config.output_dir={out}",
                 "--config.save_best=false", "--config.log_every=1000"]  # fmt: skip
@@ -214,6 +215,9 @@ def main() -> int:
     p.add_argument("--scratch-model", action="append", default=[], type=key_value,
                    metavar="KEY=VALUE", help="change a model key of the scratch arm only "
                    "(e.g. attention_init=normal: scratch at its usual start)")  # fmt: skip
+    p.add_argument("--finetune", action="append", default=[], type=key_value,
+                   metavar="KEY=VALUE", help="a fine-tuning config key for both arms "
+                   "(e.g. pooling=mean); give the run its own --out and --results")  # fmt: skip
     p.add_argument("--scratch-arm", default="scratch", metavar="NAME",
                    help="results key of the scratch arm (e.g. scratch_normal_init beside "
                    "--scratch-model, so it lands beside the plain scratch arm)")  # fmt: skip
@@ -231,6 +235,7 @@ def main() -> int:
         sys.exit(f"quality: {args.pretrained} is not a pretraining run (no config.json)")
     results = {"pretrained": str(args.pretrained), "seeds": args.seeds, "epochs": args.epochs,
                "quick": args.quick, "scratch_model": dict(args.scratch_model),
+               "finetune": dict(args.finetune),
                "tasks": {}}  # fmt: skip
     if args.results.is_file():  # another invocation's inits (e.g. scratch run earlier)
         results["tasks"] = json.loads(args.results.read_text()).get("tasks", {})

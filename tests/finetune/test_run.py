@@ -312,6 +312,8 @@ BAD_VALUES = [
     ("glue.py:sst2", "seed", "-1"),
     ("glue.py:sst2", "log_every", "0"),
     ("glue.py:sst2", "mode", "partial"),
+    ("glue.py:sst2", "pooling", "max"),
+    ("ner.py", "pooling", "mean"),  # a tagger has no sentence to pool
     ("ner.py", "ner.train_file", ""),
     ("squad.py", "squad.doc_stride", "0"),
     ("squad.py", "squad.max_query_length", "0"),

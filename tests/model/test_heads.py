@@ -50,3 +50,28 @@ def test_task_heads_have_the_expected_shapes_and_share_the_encoder_name():
         variables = nn.unbox(model.init(jax.random.key(0), *args))
         assert "bert" in variables["params"]
         assert check(model.apply(variables, *args))
+
+
+def test_mean_pooling_reads_every_real_token_and_no_padding():
+    """pooling=mean: changing a real token changes the logits, changing a padded one does
+    not; the params are the [CLS] model's, so a checkpoint loads into either."""
+    batch = random_batch()
+    args = [batch[k] for k in INPUTS]
+    cfg = micro_model_config()
+    model = BertForSequenceClassification(cfg, 2, pooling="mean")
+    variables = nn.unbox(model.init(jax.random.key(0), *args))
+    cls_vars = nn.unbox(BertForSequenceClassification(cfg, 2).init(jax.random.key(0), *args))
+    assert jax.tree.structure(variables) == jax.tree.structure(cls_vars)
+    mask = np.asarray(batch["input_mask"]).copy()
+    mask[0, 10:] = 0  # example 0: 10 real tokens
+    ids = np.asarray(batch["input_ids"]).copy()
+    base = model.apply(variables, ids, mask, batch["segment_ids"])
+    last_real, padded = ids.copy(), ids.copy()
+    last_real[0, 9] = (ids[0, 9] + 1) % cfg.vocab_size
+    padded[0, 12] = (ids[0, 12] + 1) % cfg.vocab_size
+    assert not np.allclose(
+        model.apply(variables, last_real, mask, batch["segment_ids"])[0], base[0]
+    )
+    np.testing.assert_allclose(
+        model.apply(variables, padded, mask, batch["segment_ids"])[0], base[0], atol=1e-6
+    )

@@ -90,6 +90,10 @@ def finetune_defaults(task: str = "sst2") -> ml_collections.ConfigDict:
     cfg.features = ml_collections.ConfigDict(
         {"layer": "last", "combine": "sum", "head": "linear", "lstm_size": 0, "lstm_layers": 2}
     )
+    # Sentence-level tasks (GLUE): the classifier reads the pooled [CLS] state (cls, the
+    # BERT paper's) or the mean of the real tokens' final states (mean: a checkpoint
+    # pretrained without NSP has an untrained pooler).
+    cfg.pooling = "cls"
     cfg.max_seq_length = seq_len
     cfg.batch_size = 32  # global, over all devices and processes
     cfg.eval_batch_size = 0  # 0: same as batch_size
@@ -161,6 +165,7 @@ _SQUAD_RULES = (
 )
 _CHOICES = (
     ("mode", ("full", "feature")),
+    ("pooling", ("cls", "mean")),
     ("features.combine", ("sum", "mean", "concat")),
     ("features.head", ("linear", "bilstm")),
     ("source", ("tsv", "tfds")),
@@ -211,6 +216,9 @@ def check_config(cfg) -> None:
     if cfg.features.head == "bilstm" and family != "ner":
         raise UserError("config.features.head=bilstm is a token-tagging head: use it with "
                         "conll2003, or head=linear")  # fmt: skip
+    if cfg.pooling != "cls" and (family != "glue" or cfg.mode == "feature"):
+        raise UserError("config.pooling=mean pools a sentence for a GLUE task's classifier "
+                        "in mode=full: leave it at cls here")  # fmt: skip
     if family == "squad":
         _check_squad(cfg)
     if family == "ner":

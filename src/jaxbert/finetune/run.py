@@ -377,7 +377,7 @@ def setup(cfg, log=print):
                    for k, v in data.train.items() if k in ("features", "input_mask")}  # fmt: skip
         pretrained = None
     else:
-        model = build_model(data.kind, pre.model_cfg, data.num_labels)
+        model = build_model(data.kind, pre.model_cfg, data.num_labels, pooling=cfg.pooling)
         example = _example(cfg.batch_size, cfg.max_seq_length)
         pretrained = None if pre.bert_params is None else {"bert": pre.bert_params}
     steps = FinetuneSteps(model, tx, schedule, data.kind, mesh, example)

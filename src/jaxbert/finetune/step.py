@@ -33,14 +33,18 @@ FEATURE_INPUTS = ("features", "input_mask")  # mode=feature: heads on cached fea
 KINDS = ("classification", "regression", "token", "span")
 
 
-def build_model(kind: str, model_cfg, num_labels: int, features=None) -> nn.Module:
+def build_model(
+    kind: str, model_cfg, num_labels: int, features=None, pooling: str = "cls"
+) -> nn.Module:
     """The full model of a task kind, or with `features` (config.features, mode=feature)
-    its head alone, which reads cached encoder features."""
+    its head alone, which reads cached encoder features. `pooling` (cls | mean) is the
+    sentence-level kinds' summary of the sequence."""
     if features is not None:
         lstm = (features.lstm_size or model_cfg.hidden_size) if features.head == "bilstm" else 0
         return FeatureHead(model_cfg, kind, num_labels, lstm, features.lstm_layers)
     if kind in ("classification", "regression"):
-        return BertForSequenceClassification(model_cfg, 1 if kind == "regression" else num_labels)
+        labels = 1 if kind == "regression" else num_labels
+        return BertForSequenceClassification(model_cfg, labels, pooling)
     if kind == "token":
         return BertForTokenClassification(model_cfg, num_labels)
     if kind == "span":

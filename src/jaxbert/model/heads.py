@@ -93,21 +93,35 @@ class BertForPreTraining(nn.Module):
 
 
 class BertForSequenceClassification(nn.Module):
-    """Pooled [CLS] → dropout → dense. num_labels=1 is regression (STS-B)."""
+    """Pooled [CLS] → dropout → dense. num_labels=1 is regression (STS-B).
+
+    `pooling="mean"` averages the real tokens' final states instead: a checkpoint
+    pretrained without NSP (`data.objective=mlm`) never trained its pooler or asked [CLS]
+    to summarise the sentence, while every token state was trained."""
 
     cfg: ModelConfig
     num_labels: int
+    pooling: str = "cls"
     __post_init__ = typed_config_post_init
 
     @nn.compact
     def __call__(self, input_ids, input_mask, segment_ids, deterministic=True) -> Array:
-        _, pooled = BertEncoder(self.cfg, name="bert")(
+        sequence, pooled = BertEncoder(self.cfg, name="bert")(
             input_ids, input_mask, segment_ids, deterministic
         )
+        if self.pooling == "mean":
+            pooled = masked_mean(sequence, input_mask)
         pooled = nn.Dropout(self.cfg.hidden_dropout)(pooled, deterministic=deterministic)
         return output_dense(self.cfg, self.num_labels, "classifier", "embed_out")(pooled).astype(
             jnp.float32
         )
+
+
+def masked_mean(sequence: Array, input_mask: Array) -> Array:
+    """[B, S, H] → [B, H]: the mean over real (mask 1) positions, in float32."""
+    mask = input_mask.astype(jnp.float32)[..., None]
+    total = jnp.sum(sequence.astype(jnp.float32) * mask, axis=1)
+    return (total / jnp.maximum(jnp.sum(mask, axis=1), 1.0)).astype(sequence.dtype)
 
 
 class BertForTokenClassification(nn.Module):
