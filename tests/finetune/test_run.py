@@ -423,3 +423,24 @@ def test_json_outputs_are_replaced_atomically(tmp_path):
     run._write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_an_mlm_only_checkpoint_gets_a_pooling_hint_for_sentence_tasks(tmp_path):
+    """A jaxbert run pretrained with data.objective=mlm is recognised as such (its run
+    config.json), and a GLUE run from it with pooling=cls is told that the pooler never
+    trained; a tagger, pooling=mean, or an NSP checkpoint get no such note."""
+    save_micro_checkpoint(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps({"data": {"objective": "mlm"}}))
+    pre = load_pretrained(str(tmp_path / "ckpt"), str(VOCAB))
+    assert pre.objective == "mlm"
+    cfg = load_config(str(CONFIGS / "glue.py") + ":sst2", overrides(tmp_path))
+    notes = []
+    run._pooling_hint(cfg, pre, "classification", notes.append)
+    assert len(notes) == 1 and "--config.pooling=mean" in notes[0]
+    run._pooling_hint(cfg, pre, "token", notes.append)
+    cfg.pooling = "mean"
+    run._pooling_hint(cfg, pre, "classification", notes.append)
+    pre.objective = "mlm_nsp"
+    cfg.pooling = "cls"
+    run._pooling_hint(cfg, pre, "regression", notes.append)
+    assert len(notes) == 1

@@ -26,6 +26,7 @@ class Pretrained:
     bert_params: Any  # the `bert` subtree, host arrays; None for a scratch model
     tokenizer_path: Path
     source: str  # human-readable: where the weights came from
+    objective: str = ""  # a jaxbert run's data.objective ("mlm": its pooler never trained)
 
 
 def resolve_path(path: str | Path) -> Path:
@@ -47,16 +48,24 @@ def is_hf_dir(path: Path) -> bool:
     )
 
 
+def _run_config(path: Path) -> dict:
+    """The config.json a jaxbert run (or its checkpoints/ dir) recorded, or {}."""
+    run_dir = path.parent if path.name == "checkpoints" else path
+    config = run_dir / "config.json"
+    try:
+        return json.loads(config.read_text()) if config.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 def _run_tokenizer(path: Path) -> Path | None:
     """The tokenizer a jaxbert run recorded in its config.json (or a tokenizer/ subdir)."""
     run_dir = path.parent if path.name == "checkpoints" else path
-    config = run_dir / "config.json"
-    if config.is_file():
-        recorded = json.loads(config.read_text()).get("tokenizer", "")
-        if recorded:
-            found = resolve_path(recorded)
-            if found.exists():
-                return found
+    recorded = _run_config(path).get("tokenizer", "")
+    if recorded:
+        found = resolve_path(recorded)
+        if found.exists():
+            return found
     for candidate in (run_dir / "tokenizer", run_dir / "vocab.txt", run_dir / "tokenizer.model"):
         if candidate.exists():
             return candidate
@@ -112,8 +121,9 @@ def load_pretrained(init: str, tokenizer: str = "", key: str = "config.tokenizer
         )
     if tokenizer:
         _check_same_tokenizer(tok_path, default_tok, key)
+    objective = "" if is_hf_dir(path) else _run_config(path).get("data", {}).get("objective", "")
     return Pretrained(
-        ml_collections.ConfigDict(model_cfg.to_dict()), params["bert"], tok_path, source
+        ml_collections.ConfigDict(model_cfg.to_dict()), params["bert"], tok_path, source, objective
     )
 
 

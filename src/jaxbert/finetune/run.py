@@ -377,12 +377,23 @@ def setup(cfg, log=print):
                    for k, v in data.train.items() if k in ("features", "input_mask")}  # fmt: skip
         pretrained = None
     else:
+        _pooling_hint(cfg, pre, data.kind, log)
         model = build_model(data.kind, pre.model_cfg, data.num_labels, pooling=cfg.pooling)
         example = _example(cfg.batch_size, cfg.max_seq_length)
         pretrained = None if pre.bert_params is None else {"bert": pre.bert_params}
     steps = FinetuneSteps(model, tx, schedule, data.kind, mesh, example)
     state = steps.init_state(jax.random.key(cfg.seed), pretrained)
     return pre, data, steps, state, steps_per_epoch
+
+
+def _pooling_hint(cfg, pre: Pretrained, kind: str, log) -> None:
+    """An MLM-only checkpoint never trained its [CLS] pooler: say so where it matters."""
+    if pre.objective == "mlm" and cfg.pooling == "cls" and kind in ("classification", "regression"):
+        log(
+            "note: this checkpoint was pretrained without NSP (data.objective=mlm), so its "
+            "[CLS] pooler is untrained; --config.pooling=mean reads the tokens' states "
+            "instead (SST-2 from cpu_wiki: 79.9 vs 78.9 dev accuracy, README)"
+        )
 
 
 def _feature_head(cfg, pre: Pretrained, data: TaskData, batch_size: int, log):
