@@ -23,10 +23,10 @@ from jaxbert.embed.encoding import length_batches
 from jaxbert.embed.states import hidden_states, parse_layer, select_layers
 from jaxbert.errors import UserError
 from jaxbert.finetune import buckets as buckets_lib
+from jaxbert.finetune.step import SEQUENCE_KINDS
 
 _CACHE: dict[str, np.ndarray] = {}
 MAX_CACHED = 8
-SEQUENCE_KINDS = ("classification", "regression")
 
 
 def feature_layers(cfg, num_layers: int) -> list[int]:

@@ -48,20 +48,24 @@ def is_hf_dir(path: Path) -> bool:
     )
 
 
+def _run_dir(path: Path) -> Path:
+    """A jaxbert run dir, given it or its checkpoints/ dir."""
+    return path.parent if path.name == "checkpoints" else path
+
+
 def _run_config(path: Path) -> dict:
     """The config.json a jaxbert run (or its checkpoints/ dir) recorded, or {}."""
-    run_dir = path.parent if path.name == "checkpoints" else path
-    config = run_dir / "config.json"
+    config = _run_dir(path) / "config.json"
     try:
         return json.loads(config.read_text()) if config.is_file() else {}
     except (OSError, json.JSONDecodeError):
         return {}
 
 
-def _run_tokenizer(path: Path) -> Path | None:
+def _run_tokenizer(path: Path, run_config: dict) -> Path | None:
     """The tokenizer a jaxbert run recorded in its config.json (or a tokenizer/ subdir)."""
-    run_dir = path.parent if path.name == "checkpoints" else path
-    recorded = _run_config(path).get("tokenizer", "")
+    run_dir = _run_dir(path)
+    recorded = run_config.get("tokenizer", "")
     if recorded:
         found = resolve_path(recorded)
         if found.exists():
@@ -105,12 +109,15 @@ def load_pretrained(init: str, tokenizer: str = "", key: str = "config.tokenizer
             f"config.init: {init} does not exist. Give a jaxbert run dir (e.g. runs/cpu_smoke "
             "from `make pretrain`), a Hugging Face safetensors dir, or 'scratch'"
         )
+    objective = ""
     if is_hf_dir(path):
         model_cfg, params = convert.load_hf_checkpoint(path)
         default_tok, source = path, f"Hugging Face checkpoint {path}"
     else:
         model_cfg, params = checkpoint.load_params(path)
-        default_tok, source = _run_tokenizer(path), f"jaxbert checkpoint {path}"
+        run_config = _run_config(path)
+        default_tok, source = _run_tokenizer(path, run_config), f"jaxbert checkpoint {path}"
+        objective = run_config.get("data", {}).get("objective", "")
     if "bert" not in params:
         raise UserError(f"config.init: {path} holds no `bert` encoder parameters")
     tok_path = resolve_path(tokenizer) if tokenizer else default_tok
@@ -121,7 +128,6 @@ def load_pretrained(init: str, tokenizer: str = "", key: str = "config.tokenizer
         )
     if tokenizer:
         _check_same_tokenizer(tok_path, default_tok, key)
-    objective = "" if is_hf_dir(path) else _run_config(path).get("data", {}).get("objective", "")
     return Pretrained(
         ml_collections.ConfigDict(model_cfg.to_dict()), params["bert"], tok_path, source, objective
     )

@@ -51,7 +51,7 @@ from jaxbert.finetune import seeds as seeds_lib
 from jaxbert.finetune.config import check_config, finetune_defaults
 from jaxbert.finetune.data import EvalSplit, TaskData, load_task_data
 from jaxbert.finetune.pretrained import Pretrained, check_vocab, load_pretrained, resolve_path
-from jaxbert.finetune.step import FinetuneSteps, build_model, make_optimizer
+from jaxbert.finetune.step import SEQUENCE_KINDS, FinetuneSteps, build_model, make_optimizer
 from jaxbert.model.config import validate
 from jaxbert.train import optim
 from jaxbert.train.logger import MetricsLogger, format_duration, progress_bar
@@ -388,7 +388,7 @@ def setup(cfg, log=print):
 
 def _pooling_hint(cfg, pre: Pretrained, kind: str, log) -> None:
     """An MLM-only checkpoint never trained its [CLS] pooler: say so where it matters."""
-    if pre.objective == "mlm" and cfg.pooling == "cls" and kind in ("classification", "regression"):
+    if pre.objective == "mlm" and cfg.pooling == "cls" and kind in SEQUENCE_KINDS:
         log(
             "note: this checkpoint was pretrained without NSP (data.objective=mlm), so its "
             "[CLS] pooler is untrained; --config.pooling=mean reads the tokens' states "

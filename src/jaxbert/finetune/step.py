@@ -31,6 +31,7 @@ Array = jax.Array
 MODEL_INPUTS = ("input_ids", "input_mask", "segment_ids")
 FEATURE_INPUTS = ("features", "input_mask")  # mode=feature: heads on cached features
 KINDS = ("classification", "regression", "token", "span")
+SEQUENCE_KINDS = ("classification", "regression")  # one output per example (pooled)
 
 
 def build_model(
@@ -42,7 +43,7 @@ def build_model(
     if features is not None:
         lstm = (features.lstm_size or model_cfg.hidden_size) if features.head == "bilstm" else 0
         return FeatureHead(model_cfg, kind, num_labels, lstm, features.lstm_layers)
-    if kind in ("classification", "regression"):
+    if kind in SEQUENCE_KINDS:
         labels = 1 if kind == "regression" else num_labels
         return BertForSequenceClassification(model_cfg, labels, pooling)
     if kind == "token":
