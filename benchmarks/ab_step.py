@@ -1,21 +1,25 @@
 """Interleaved A/B of one train-step change, in one process: is the leaner step faster?
 
-Each A/B compiles `train_throughput.py`'s step twice — `before` with the change undone
-(the previous code, patched in for the compile), `after` as the code stands — and times
+Each A/B compiles `train_throughput.py`'s step twice — `before` and `after` the change,
+each either code patched in for the compile (`xent`: the previous code undone) or a
+model-config override (`remat-none`: a setting to decide a default by) — and times
 them in alternating rounds (so machine load hits both alike). It also checks that both
 give the same loss on the same batch and state, since a lean step must not change the
 numbers. Reported: median step ms per variant and the median of per-round ratios.
 
     .venv/bin/python benchmarks/ab_step.py --ab xent --sizes tiny,mini --rounds 5 --steps 5
+    .venv/bin/python benchmarks/ab_step.py --ab unroll --sizes tiny,mini --rounds 5 --steps 5
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -30,6 +34,7 @@ from train_throughput import (  # noqa: E402
     time_interleaved,
 )
 
+from jaxbert.model import encoder  # noqa: E402
 from jaxbert.model.config import model_config  # noqa: E402
 from jaxbert.train import losses  # noqa: E402
 
@@ -54,7 +59,38 @@ def undo_xent():
         losses._xent = saved
 
 
-ABS = {"xent": undo_xent}
+@contextlib.contextmanager
+def unrolled_scan():
+    """The layer scan fully unrolled (`nn.scan(unroll=num_layers)`): the same stacked
+    parameters and numbers, straight-line HLO instead of a while loop."""
+    saved = encoder.nn.scan
+
+    def scan(*args, **kwargs):
+        return saved(*args, **{**kwargs, "unroll": kwargs.get("length", 1)})
+
+    encoder.nn.scan = scan
+    try:
+        yield
+    finally:
+        encoder.nn.scan = saved
+
+
+@dataclasses.dataclass(frozen=True)
+class AB:
+    """`before` and `after`: a context the variant compiles inside, or model-config
+    overrides (changes of setting rather than of code)."""
+
+    before: Callable = contextlib.nullcontext
+    after: Callable = contextlib.nullcontext
+    before_cfg: dict = dataclasses.field(default_factory=dict)
+    after_cfg: dict = dataclasses.field(default_factory=dict)
+
+
+ABS = {
+    "xent": AB(before=undo_xent),
+    "unroll": AB(after=unrolled_scan),
+    "remat-none": AB(after_cfg={"remat_policy": "none"}),
+}
 
 
 def first_loss(v) -> float:
@@ -65,12 +101,13 @@ def first_loss(v) -> float:
 
 
 def run(ab: str, size: str, rounds: int, steps: int) -> dict:
-    cfg = model_config(size)
+    spec = ABS[ab]
     batch = DEFAULT_BATCH.get(size, 32)
-    batches = host_batches(batch, cfg.vocab_size)
-    with ABS[ab]():
-        before = JaxbertMLMVariant("before", cfg, batches)
-    after = JaxbertMLMVariant("after", cfg, batches)
+    batches = host_batches(batch, model_config(size).vocab_size)
+    with spec.before():
+        before = JaxbertMLMVariant("before", model_config(size, **spec.before_cfg), batches)
+    with spec.after():
+        after = JaxbertMLMVariant("after", model_config(size, **spec.after_cfg), batches)
     losses_ = {"before": first_loss(before), "after": first_loss(after)}
     times, _ = time_interleaved([before, after], rounds, steps, warmup=1)
     ratios = [
