@@ -85,7 +85,9 @@ def matmul_rows(h, repeats: int) -> list[dict]:
     for n in (4096, 8192, 16384, VOCAB):
         w = jax.random.normal(jax.random.key(1), (n, HIDDEN))
         ms = median_ms(lambda h, w: h @ w.T, h, w, repeats=repeats)
-        rows.append({"what": f"h @ W.T, vocab {n}", "ms": ms, "gflops": 2e-6 * ROWS * HIDDEN * n / ms})
+        rows.append(
+            {"what": f"h @ W.T, vocab {n}", "ms": ms, "gflops": 2e-6 * ROWS * HIDDEN * n / ms}
+        )
     w = jax.random.normal(jax.random.key(1), (VOCAB, HIDDEN))
     for chunks in (2, 4, 8):
         cut = list(zip(bounds(VOCAB, chunks), bounds(VOCAB, chunks)[1:]))
