@@ -35,9 +35,9 @@ def get_config():
     cfg.data.max_predictions_per_seq = 0  # derived: round(0.4 × 126) = 50
     cfg.tokenizer = "runs/cpu_wiki/tokenizer"
     cfg.train.batch_size = 64
-    # 49M tokens (1.9 epochs), 1h24m on one core (10.0k tokens/s, 2026-12-03). Held-out MLM
-    # accuracy 0.207 at step 2,000, 0.315 at 3,000, 0.372 at 6,000 (benchmarks/results/
-    # pretrain_sweep.json, "wiki_6k_lr3e-3"; train.seed=1: 0.251); 4,000 steps ended at 0.202.
+    # 49M tokens (1.9 epochs): 42m47s on two quiet cores (19.9k tokens/s, 2026-12-07), 1h33m
+    # on one. Held-out MLM accuracy 0.301 at step 1,500 and 0.364 at 6,000 (README, "A CPU
+    # recipe that learns"; the sweep's run on one core: 0.301 / 0.362).
     cfg.train.num_steps = 6_000
     cfg.train.log_every = 100
     cfg.train.eval_every = 500
