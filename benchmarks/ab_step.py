@@ -90,6 +90,9 @@ ABS = {
     "xent": AB(before=undo_xent),
     "unroll": AB(after=unrolled_scan),
     "remat-none": AB(after_cfg={"remat_policy": "none"}),
+    # Python-unrolled layers: a per-layer parameter tree, so a different init (the loss
+    # differs for that reason only).
+    "no-scan": AB(after_cfg={"scan_layers": False}),
 }
 
 
