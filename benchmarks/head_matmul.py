@@ -41,8 +41,10 @@ def median_ms(f, *args, repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def bounds(n: int, chunks: int) -> list[int]:
-    return [round(i * n / chunks) for i in range(chunks + 1)]
+def spans(n: int, chunks: int) -> list[tuple[int, int]]:
+    """`chunks` consecutive [start, stop) row ranges covering n rows."""
+    edges = [round(i * n / chunks) for i in range(chunks + 1)]
+    return list(zip(edges, edges[1:]))
 
 
 def head_loss(h, w, b, labels):
@@ -53,17 +55,17 @@ def head_loss(h, w, b, labels):
 
 def chunked_head_loss(chunks: int):
     """The same loss with the logits kept as `chunks` separate [640, V/chunks] arrays."""
+    cut = spans(VOCAB, chunks)
 
     def forward(h, w, b, labels):
-        cut = list(zip(bounds(w.shape[0], chunks), bounds(w.shape[0], chunks)[1:]))
         zs = tuple(h @ w[i:j].T + b[i:j] for i, j in cut)
         top = jnp.max(jnp.stack([jnp.max(z, axis=1) for z in zs]), axis=0)
         lse = top + jnp.log(sum(jnp.sum(jnp.exp(z - top[:, None]), axis=1) for z in zs))
         label_logit = jnp.sum(h * w[labels], axis=1) + b[labels]
-        return jnp.sum(lse - label_logit), (h, w, zs, lse, labels, cut)
+        return jnp.sum(lse - label_logit), (h, w, zs, lse, labels)
 
     def backward(res, g):
-        h, w, zs, lse, labels, cut = res
+        h, w, zs, lse, labels = res
         dh, dws, dbs = 0.0, [], []
         for (i, j), z in zip(cut, zs):
             gz = (jnp.exp(z - lse[:, None]) - (jnp.arange(i, j) == labels[:, None])) * g
@@ -90,7 +92,7 @@ def matmul_rows(h, repeats: int) -> list[dict]:
         )
     w = jax.random.normal(jax.random.key(1), (VOCAB, HIDDEN))
     for chunks in (2, 4, 8):
-        cut = list(zip(bounds(VOCAB, chunks), bounds(VOCAB, chunks)[1:]))
+        cut = spans(VOCAB, chunks)
         for how, join in (("separate", tuple), ("concatenated", lambda zs: jnp.concatenate(zs, 1))):
             f = lambda h, w, cut=cut, join=join: join([h @ w[i:j].T for i, j in cut])  # noqa: E731
             ms = median_ms(f, h, w, repeats=repeats)
