@@ -20,7 +20,7 @@ PYTEST_FLAGS ?= --durations=15
 # per marked module, but pytest-xdist 3.8 cannot rename pytest 9's node ids: it splits too.)
 TEST_WORKERS ?= 2
 
-.PHONY: install install-gpu install-tpu test test-slow lint format pretrain pretrain-wiki pretrain-gpu pretrain-tpu finetune bench clean
+.PHONY: install install-gpu install-tpu test test-slow lint format pretrain pretrain-wiki pretrain-gpu pretrain-tpu finetune bench report clean
 
 install: $(STAMP)
 
@@ -112,6 +112,11 @@ bench: install $(BENCH_STAMP)
 	  --rounds 3 --steps 5 --out benchmarks/results/train_throughput.json $(BENCH_ARGS)
 	$(BENCH_VENV)/bin/python benchmarks/train_throughput.py --sizes base --rounds 5 --steps 4 \
 	  --no-nodrop --out benchmarks/results/train_throughput_base.json $(BENCH_ARGS)
+
+# The results tables of README.md and docs/, rendered from benchmarks/results/*.json by the
+# modules in benchmarks/tables/ (tests/benchmarks/test_report.py fails when a page differs).
+report: install
+	$(PY) benchmarks/report.py
 
 clean:
 	rm -rf runs .pytest_cache
