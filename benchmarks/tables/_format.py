@@ -36,11 +36,11 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 def source(command: str | Sequence[str], machine: str, date: str | None = None, files=()) -> str:
     """The line under a table: what produced it, where, when, from which files."""
     commands = [command] if isinstance(command, str) else list(command)
-    parts = ["Command: " + "; ".join(f"`{c}`" for c in commands), f"machine: {machine}"]
+    parts = ["Command: " + "; ".join(f"`{c}`" for c in commands), f"Machine: {machine}"]
     if date:
-        parts.append(f"date: {date}")
+        parts.append(f"Date: {date}")
     if files:
-        parts.append("results: " + ", ".join(f"`benchmarks/results/{f}`" for f in files))
+        parts.append("Results: " + ", ".join(f"`benchmarks/results/{f}`" for f in files))
     return "\n" + ". ".join(parts) + "."
 
 

@@ -1,0 +1,44 @@
+"""The front page's results table: one row per result, each cell from its topic module.
+
+A topic module joins the table by defining `headline(results_dir) -> str | None` (the
+figure, one short sentence; None while its results file does not exist) and a row here.
+Rows link to the page that holds the full table; links are relative to the repository
+root, so this table belongs in README.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from benchmarks.tables._format import table
+
+# (result, topic module in benchmarks/tables/, page with the full table)
+ROWS = (
+    ("Pretrained vs from scratch", "quality", "docs/results.md#pretrained-vs-scratch"),
+    ("Training speed vs peers", "throughput", "docs/results.md#training-speed"),
+    ("Fidelity of imported checkpoints", "huggingface", "docs/huggingface.md"),
+    ("TPU memory plan vs compiler", "tpu", "docs/tpu.md"),
+    ("Object storage: reads per host", "object_storage", "docs/object-storage.md"),
+    ("Curse of multilinguality", "curse", "docs/curse.md"),
+)
+
+
+def figure(topic: str, results_dir: Path) -> str | None:
+    """The topic's headline figure, or None when it has none (yet)."""
+    try:
+        module = importlib.import_module(f"benchmarks.tables.{topic}")
+    except ModuleNotFoundError as e:
+        if e.name != f"benchmarks.tables.{topic}":
+            raise
+        return None
+    make = getattr(module, "headline", None)
+    return make(results_dir) if callable(make) else None
+
+
+def tables(results_dir: Path) -> dict[str, str]:
+    rows = []
+    for result, topic, page in ROWS:
+        value = figure(topic, results_dir)
+        rows.append([result, value or "Not measured yet", f"[{page.split('#')[0]}]({page})"])
+    return {"headline": table(["result", "figure", "details"], rows)}
