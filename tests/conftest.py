@@ -16,6 +16,8 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 
 import pytest  # noqa: E402
 
+pytest_plugins = ("tests.gcs_emulator",)  # gcs_server, gcs_bucket: a local GCS server
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 WIKI_TINY = REPO / "tests" / "fixtures" / "data" / "wiki_tiny.txt"
