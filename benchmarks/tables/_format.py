@@ -49,5 +49,10 @@ def num(value: float | None, digits: int = 1, missing: str = "–") -> str:
     return missing if value is None else f"{value:.{digits}f}"
 
 
+def fixed(value: float, digits: int = 2) -> str:
+    """`value` at `digits` decimals, never "-0.00" for a value that rounds to zero."""
+    return f"{round(value, digits) + 0.0:.{digits}f}"
+
+
 def thousands(value: float | None, missing: str = "–") -> str:
     return missing if value is None else f"{round(value):,}"
