@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import sys
 import threading
 import warnings
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -25,6 +22,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
+from jaxbert import fs
 from jaxbert.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -71,10 +69,8 @@ def checkpoint_defaults() -> ml_collections.ConfigDict:
 class Checkpointer:
     """One run's checkpoint directory."""
 
-    def __init__(self, directory: str | Path, cfg: Any):
-        self.directory = epath.Path(directory)
-        if "://" not in str(directory):
-            self.directory = epath.Path(Path(directory).absolute())
+    def __init__(self, directory: fs.PathLike, cfg: Any):
+        self.directory = fs.as_path(directory)  # a local dir or gs://…: never via pathlib
         policies = [pp.LatestN(n=int(cfg.keep))]
         if cfg.keep_best:
             policies.append(pp.BestN(get_metric_fn=lambda m: m["eval_loss"], reverse=True, n=1))
@@ -110,7 +106,7 @@ class Checkpointer:
         """(step, saved run config) of the newest step whose config reads; None if none."""
         for step in reversed(self.steps()):
             try:
-                return step, read_config(Path(str(self.directory)), step).to_dict()
+                return step, read_config(self.directory, step).to_dict()
             except (OSError, ValueError):  # UserError (no saved config) is a ValueError
                 continue
         return None
@@ -165,17 +161,9 @@ class Checkpointer:
         self.manager.close()
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write beside `path`, then rename over it: readers see the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+def write_atomic(path: fs.PathLike, text: str) -> epath.Path:
+    """Readers see the old file or the new one, on a disk or a bucket (`fs.atomic_write_text`)."""
+    return fs.atomic_write_text(path, text)
 
 
 def _rng_to_list(rng) -> list[int]:
@@ -191,16 +179,17 @@ def _short(e: Exception) -> str:
     return text if len(text) < 200 else text[:200] + "…"
 
 
-def step_dirs(directory: Path) -> list[int]:
+def step_dirs(directory: fs.PathLike) -> list[int]:
     """Committed step numbers in a checkpoint directory, ascending (set-aside ones excluded)."""
+    directory = fs.as_path(directory)
     if not directory.is_dir():
         return []
     return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
 
 
-def read_config(directory: str | Path, step: int | None = None) -> ml_collections.ConfigDict:
+def read_config(directory: fs.PathLike, step: int | None = None) -> ml_collections.ConfigDict:
     """The resolved run config saved with a checkpoint (newest step by default)."""
-    directory = Path(directory)
+    directory = fs.as_path(directory)
     steps = step_dirs(directory)
     if not steps:
         raise UserError(f"no checkpoint found in {directory}")
@@ -219,21 +208,23 @@ def sync_processes(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
-def save_params(path: str | Path, params, model_cfg: ml_collections.ConfigDict) -> Path:
+def save_params(path: fs.PathLike, params, model_cfg: ml_collections.ConfigDict) -> epath.Path:
     """A standalone parameters checkpoint (e.g. converted from Hugging Face), written atomically.
 
     Everything goes to `<path>.tmp-partial`, renamed to `path` once complete, so `path`
-    never holds a partial checkpoint. Every process writes its shards (orbax's save is
-    collective); only process 0 touches the directories, the others wait at barriers.
+    never holds a partial checkpoint (on gs://, where there is no rename, `fs.swap_in_dir`
+    copies model_config.json last: a directory without it is incomplete and not loaded).
+    Every process writes its shards (orbax's save is collective); only process 0 touches
+    the directories, the others wait at barriers.
     """
-    path = Path(path).absolute()
+    path = fs.as_path(path)
     if path.exists():
         raise UserError(f"{path} already exists; refusing to overwrite it")
     tmp = path.with_name(path.name + ".tmp-partial")
     primary = jax.process_index() == 0
     if primary:
         if tmp.exists():  # left by a crashed save
-            shutil.rmtree(tmp)
+            tmp.rmtree()
         tmp.mkdir(parents=True)
     sync_processes(f"save_params:start:{path}")
     ckptr = ocp.StandardCheckpointer()
@@ -241,19 +232,21 @@ def save_params(path: str | Path, params, model_cfg: ml_collections.ConfigDict) 
     ckptr.wait_until_finished()
     if primary:
         (tmp / "model_config.json").write_text(json.dumps(model_cfg.to_dict(), indent=2))
-        tmp.rename(path)
+        fs.swap_in_dir(tmp, path, marker="model_config.json")
     sync_processes(f"save_params:done:{path}")
     return path
 
 
-def load_params(path: str | Path, step: int | None = None) -> tuple[ml_collections.ConfigDict, Any]:
+def load_params(
+    path: fs.PathLike, step: int | None = None
+) -> tuple[ml_collections.ConfigDict, Any]:
     """(model config, params) from `save_params` output or from a pretraining run directory.
 
     A run directory (the `checkpoints/` folder of `jaxbert pretrain`, or its parent) yields
     the newest readable step's parameters, without its optimizer state; `step` asks for
     that one step only (analyses of a run's history), with no fallback.
     """
-    path = Path(path).absolute()
+    path = fs.as_path(path)
     if (path / "params").is_dir() and (path / "model_config.json").is_file():
         cfg = ml_collections.ConfigDict(json.loads((path / "model_config.json").read_text()))
         return cfg, ocp.StandardCheckpointer().restore(path / "params")
