@@ -86,6 +86,38 @@ def keras_table(results_dir: Path) -> str:
     return table(header, rows) + "\n" + _source(metas, KERAS_FILES)
 
 
+AB_FILES = {
+    "ab_xent.json": "one custom-VJP cross-entropy (after) vs the previous loss (before)",
+    "ab_unroll.json": "nn.scan fully unrolled (after) vs rolled (before)",
+    "ab_no_scan.json": "python-unrolled layers (after) vs nn.scan (before)",
+    "ab_remat_none.json": "remat none (after) vs remat dots (before)",
+}
+AB_COMMAND = (
+    ".venv/bin/python benchmarks/ab_step.py --ab NAME --sizes tiny,mini --rounds 5 --steps 4"
+)
+
+
+def ab_table(results_dir: Path) -> str:
+    """Every interleaved A/B of a step change: speed ratio and the loss check."""
+    rows, files = [], []
+    for file, label in AB_FILES.items():
+        for r in load(results_dir, file) or []:
+            rows.append([
+                label, f"{r['size']} ({r['batch']})", f"{r['step_ms']['before']:,.0f}",
+                f"{r['step_ms']['after']:,.0f}", f"**{r['speedup']:.2f}×**",
+                f"{abs(r['loss']['after'] - r['loss']['before']):.1e}",
+                f"{r['loadavg'][0]:.1f}",
+            ])  # fmt: skip
+            files += [] if file in files else [file]
+    if not rows:
+        return not_measured(AB_COMMAND)
+    header = ["change", "size (batch)", "before ms", "after ms", "speed-up (median of rounds)",
+              "|Δ loss|", "load"]  # fmt: skip
+    return (
+        table(header, rows) + "\n" + source(AB_COMMAND, "AMD EPYC, 2 CPUs, CPU, fp32", None, files)
+    )
+
+
 def headline(results_dir: Path) -> str | None:
     """The front page's speed cell: jaxbert-mlm / keras-hub over the sizes measured."""
     sizes, _ = _sizes(results_dir, KERAS_FILES)
@@ -97,4 +129,8 @@ def headline(results_dir: Path) -> str | None:
 
 
 def tables(results_dir: Path) -> dict[str, str]:
-    return {"throughput_hf": hf_table(results_dir), "throughput_keras": keras_table(results_dir)}
+    return {
+        "throughput_hf": hf_table(results_dir),
+        "throughput_keras": keras_table(results_dir),
+        "ab_step": ab_table(results_dir),
+    }
