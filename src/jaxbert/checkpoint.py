@@ -143,7 +143,7 @@ class Checkpointer:
             n = 1
             while dst.exists():
                 dst, n = self.directory / f"{step}.unreadable.{n}", n + 1
-            src.rename(dst)
+            fs.swap_in_dir(src, dst)  # a rename on disk; copy + delete on gs://
             print(f"warning: moved {src} to {dst}", flush=True)
         self.manager.reload()
 

@@ -57,9 +57,7 @@ def pack_epoch(
     if mode == "full_sentences":
         key = rng_lib.derive_int(seed, epoch, process_index, _STREAM_DOC_ORDER)
         docs = docs[np.random.default_rng(key).permutation(len(docs))]
-    first_sentence = corpus.doc_sentence_start[docs]
-    first_token = corpus.sentence_token_start[first_sentence]
-    doc_len = corpus.sentence_token_start[corpus.doc_sentence_start[docs + 1]] - first_token
+    first_token, doc_len = corpus.doc_token_spans(docs)  # opens only these docs' shards
     # full_sentences: the document, then [SEP]; doc_sentences: padded to whole windows.
     span = doc_len + 1 if mode == "full_sentences" else -(-doc_len // window) * window
     stream_start = np.concatenate([[0], np.cumsum(span)]).astype(np.int64)
