@@ -114,7 +114,7 @@ bench: install $(BENCH_STAMP)
 	  --no-nodrop --out benchmarks/results/train_throughput_base.json $(BENCH_ARGS)
 
 # The results tables of README.md and docs/, rendered from benchmarks/results/*.json by the
-# modules in benchmarks/tables/ (tests/benchmarks/test_report.py fails when a page differs).
+# modules in benchmarks/tables/ (tests/test_docs.py fails when a committed page differs).
 report: install
 	$(PY) benchmarks/report.py
 
