@@ -10,6 +10,7 @@ import pytest
 
 from jaxbert.data import tokenizer
 from jaxbert.errors import UserError
+from tests.fixtures.hf_tokenizer import make as hf_make
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "data"
 SENTENCES = [
@@ -96,7 +97,7 @@ def test_wordpiece_directory_and_hf_config(tmp_path):
     ("content", "message"),
     [
         ("[UNK]\n[PAD]\n[CLS]\n[SEP]\n[MASK]\n", r"\[PAD\] must have id 0"),
-        ("[PAD]\n[UNK]\n[CLS]\n[SEP]\n", r"\[MASK\] is missing"),
+        ("[PAD]\n[UNK]\n[CLS]\n[SEP]\n", r"not a WordPiece vocab.txt \(no \[MASK\] line"),
         ("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\n", "duplicate token 'a'"),
     ],
 )
@@ -114,8 +115,11 @@ def test_missing_or_unknown_tokenizer_path_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no tokenizer.model"):
         tokenizer.load_tokenizer(tmp_path)
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(UserError, match="expected a sentencepiece"):
+    with pytest.raises(UserError, match="not a Hugging Face tokenizer.json"):
         tokenizer.load_tokenizer(tmp_path / "x.json")
+    (tmp_path / "x.vocab").write_text("a\n")
+    with pytest.raises(UserError, match="expected a sentencepiece .model, a Hugging Face"):
+        tokenizer.load_tokenizer(tmp_path / "x.vocab")
     (tmp_path / "bad.model").write_bytes(b"garbage")
     with pytest.raises(UserError, match="not a sentencepiece model"):
         tokenizer.load_tokenizer(tmp_path / "bad.model")
@@ -266,3 +270,97 @@ def test_a_sampled_corpus_gives_the_same_vocabulary_in_every_process(tmp_path):
         for i in range(2)
     ]  # fmt: skip
     assert runs[0] == runs[1] and len(runs[0]) > 1000
+
+
+# Hugging Face tokenizer.json (made in the test by `tokenizers`, as the Hub ships them) ----
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_tokenizer_json_gives_the_hf_tokenizers_own_ids(tmp_path, lowercase):
+    """A tokenizer.json loads through `tokenizers` with its own normaliser: ids equal the
+    library's encoding without specials (its saved truncation/padding switched off), and
+    the casing is the normaliser's, not a guess."""
+    from tokenizers import Tokenizer as HF
+
+    path = hf_make.tokenizer_json(tmp_path, lowercase=lowercase)
+    tok = tokenizer.load_tokenizer(tmp_path)  # the directory finds tokenizer.json
+    assert tok.path == path and tok.kind == "wordpiece" and tok.lowercase is lowercase
+    hf = HF.from_file(str(path))
+    hf.no_truncation()
+    hf.no_padding()
+    for text in ("The cat sat on the mat, playing!", "Héllo NORTH 北京 unaffable deal £3m"):
+        assert tok.encode(text) == hf.encode(text, add_special_tokens=False).ids
+    assert len(tok.encode("the cat sat on the mat the cat sat")) == 9  # no truncation at 6
+    same = tok.encode("The Cat") == tok.encode("the cat")
+    assert same is lowercase
+
+
+def test_tokenizer_json_normalises_accents_and_chinese_characters(tmp_path):
+    """BertNormalizer(lowercase) strips accents and spaces CJK characters: "Café" is
+    "cafe", "北京" two words; ## pieces continue a word."""
+    tok = tokenizer.load_tokenizer(hf_make.tokenizer_json(tmp_path))
+    pieces = [tok.id_to_token(i) for i in tok.encode("Café 北京 unaffable")]
+    assert pieces == ["cafe", "北", "京", "un", "##aff", "##able"]
+    assert tok.word_starts(tok.encode("unaffable")).tolist() == [True, False, False]
+
+
+def test_word_pieces_are_the_tokenizers_own_words(tmp_path):
+    """`word_pieces` splits with the model's pre-tokenizer ("£3m" is one word, as BERT
+    sees it; a regex would make it two), concatenates to `encode`, and gives char spans."""
+    tok = tokenizer.load_tokenizer(hf_make.tokenizer_json(tmp_path))
+    text = "The £3m deal, unaffable!"
+    pieces, spans = tok.word_pieces(text)
+    assert [text[a:b] for a, b in spans] == ["The", "£3m", "deal", ",", "unaffable", "!"]
+    assert [i for p in pieces for i in p] == tok.encode(text)
+    assert [len(p) for p in pieces] == [1, 2, 1, 1, 3, 1]
+
+
+def test_vocab_txt_casing_comes_from_its_config_and_a_guess_warns(tmp_path, capsys):
+    """vocab.txt + tokenizer_config.json: do_lower_case decides, silently. Without the
+    config the casing is guessed from the vocabulary and stderr says so and how to set it;
+    a few upper-case symbols (bert-base-uncased's `ℝ`) still read as uncased."""
+    words = hf_make.SPECIALS + [f"w{i}" for i in range(300)] + ["ℝ", "##ℝ"]
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    tok = tokenizer.load_tokenizer(tmp_path / "vocab.txt")
+    err = capsys.readouterr().err
+    assert tok.lowercase and "guessed uncased" in err and '"do_lower_case": false' in err
+    (tmp_path / "tokenizer_config.json").write_text('{"do_lower_case": false}')
+    tok = tokenizer.load_tokenizer(tmp_path / "vocab.txt")
+    assert not tok.lowercase and capsys.readouterr().err == ""
+    cased = hf_make.SPECIALS + ["Word", "Paris", "the", "of"]
+    assert not tokenizer.guess_lowercase(cased) and tokenizer.guess_lowercase(words)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("notes.txt", "hello world\nthis is text\n", r"notes.txt: not a WordPiece vocab.txt"),
+        ("config.json", "{}", "configuration file, not a tokenizer"),
+        ("tokenizer.json", "not json", "not a Hugging Face tokenizer.json"),
+        ("tokenizer.json", "bpe", "model type 'BPE' is not supported"),
+    ],
+)
+def test_a_wrong_tokenizer_file_is_one_clear_error(tmp_path, name, content, message):
+    """A plain text file, a config file, a broken or non-WordPiece tokenizer.json: one
+    UserError naming the file (a plain .txt used to end in a TypeError traceback)."""
+    path = tmp_path / name
+    if content == "bpe":
+        from tokenizers import Tokenizer, models
+
+        Tokenizer(models.BPE()).save(str(path))
+    else:
+        path.write_text(content)
+    with pytest.raises(UserError, match=message):
+        tokenizer.load_tokenizer(path)
+
+
+def test_copy_tokenizer_files_brings_the_casing_along(tmp_path):
+    """A copied tokenizer.json keeps its tokenizer_config.json and loads as the same
+    tokenizer; a vocab.txt copy keeps the config that sets its casing."""
+    src = hf_make.tokenizer_json(tmp_path / "src", lowercase=False)
+    copy = tokenizer.copy_tokenizer_files(src.parent, tmp_path / "dst")
+    assert copy.name == "tokenizer.json"
+    assert (tmp_path / "dst" / "tokenizer_config.json").is_file()
+    again = tokenizer.load_tokenizer(tmp_path / "dst")
+    assert not again.lowercase
+    assert again.encode("Hello World") == [again.token_to_id("Hello"), again.unk_id]

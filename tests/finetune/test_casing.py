@@ -16,8 +16,8 @@ from jaxbert.checkpoint import save_params
 from jaxbert.data import corpus, tokenizer
 from jaxbert.data.tokenizer import load_tokenizer
 from jaxbert.errors import UserError
-from jaxbert.finetune.pretrained import load_pretrained
 from jaxbert.model.heads import BertEmbedder
+from jaxbert.pretrained import load_pretrained
 from tests.conftest import WIKI_TINY, micro_model_config
 
 

@@ -22,10 +22,10 @@ from jaxbert.data.tokenizer import load_tokenizer
 from jaxbert.errors import UserError
 from jaxbert.finetune import run
 from jaxbert.finetune.data import load_task_data
-from jaxbert.finetune.pretrained import Pretrained, load_pretrained
 from jaxbert.finetune.step import FinetuneSteps, build_model, loss_sums, make_optimizer
 from jaxbert.finetune.tasks import ner
 from jaxbert.model.heads import BertEmbedder
+from jaxbert.pretrained import Pretrained, load_pretrained
 from jaxbert.train import optim
 from tests.conftest import REPO, micro_model_config
 

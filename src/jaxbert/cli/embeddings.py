@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from jaxbert.errors import UserError
 
-DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-DEFAULT_CORPUS = Path(__file__).resolve().parents[3] / "corpus" / "wiki_sample"
+# Relative to the working directory (the repository root in the docs), never to the
+# source tree; JAXBERT_DATA points elsewhere without a flag.
+DEFAULT_DATA = os.environ.get("JAXBERT_DATA", "../shared/data")
+DEFAULT_CORPUS = "corpus/wiki_sample"
+SENTENCE_POOLS = ("mean", "mean_all", "cls")
+TABLE_MAX_TEXTS = 20  # with --output, a larger cosine table is not printed
+_POOL_HELP = ("a sentence's vector: mean of its words' sub-tokens, mean_all of every token "
+              "([CLS]/[SEP] included: sentence-transformers' mean), or [CLS]; default: the "
+              "model's own pooling (1_Pooling/config.json) if it has one, else mean")  # fmt: skip
 
 
 def add_parsers(subparsers) -> None:
@@ -30,14 +38,14 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--text", action="append", default=[], help="a text (repeatable)")
     p.add_argument("--file", help="a file with one text per line")
     p.add_argument("--word", help="embed this word in each text (default: whole sentences)")
-    p.add_argument("--sentence-pool", default="mean", choices=("mean", "cls"),
-                   help="a sentence's vector: mean of its sub-tokens, or [CLS]")  # fmt: skip
+    p.add_argument("--sentence-pool", default=None, choices=SENTENCE_POOLS, help=_POOL_HELP)
     p.add_argument("--demo", action="store_true", help="the 'bank' word-sense demo")
     p.add_argument("--correction", help="apply a correction saved by `embed stats`")
     p.add_argument(
         "--output",
         help="save the vectors, their index and texts to this .npz file (.npz is added to "
-        "other names; written beside and renamed into place)",
+        "other names; written beside and renamed into place); then the cosine table is "
+        f"printed only for up to {TABLE_MAX_TEXTS} texts",
     )
     p.set_defaults(func=run_embed)
     sub = p.add_subparsers(dest="embed_command", metavar="stats")
@@ -64,8 +72,9 @@ def _model_flags(p, required: bool = True) -> None:
     p.add_argument("--tokenizer", default="", help="default: the checkpoint's own")
     p.add_argument("--random-init", action="store_true",
                    help="the checkpoint's architecture and tokenizer with random weights")  # fmt: skip
-    p.add_argument("--layer", default="last4",
-                   help="N (0 = embedding output, -1 = last), 'last' or 'last4'")  # fmt: skip
+    p.add_argument("--layer", default=None,
+                   help="N (0 = embedding output, -1 = last), 'last' or 'last4'; default: "
+                   "'last' for a sentence-transformers model, else 'last4'")  # fmt: skip
     p.add_argument("--combine", default="sum", choices=("sum", "mean", "concat"),
                    help="how to mix several layers")  # fmt: skip
     p.add_argument("--pool", default="mean", choices=("first", "mean"),
@@ -74,7 +83,7 @@ def _model_flags(p, required: bool = True) -> None:
 
 
 def _corpus_flags(p, sentences: int) -> None:
-    p.add_argument("--corpus", nargs="+", default=[str(DEFAULT_CORPUS)],
+    p.add_argument("--corpus", nargs="+", default=[DEFAULT_CORPUS],
                    help="text files/dirs for the sentence sample")  # fmt: skip
     p.add_argument("--sentences", type=int, default=sentences,
                    help="sentences of ≥ 5 words read from the corpus")  # fmt: skip
@@ -92,19 +101,16 @@ def _add_eval(subparsers) -> None:
     )
     _model_flags(p)
     p.add_argument("--task", nargs="+", default=["wic", "wsd", "wordsim"],
-                   choices=("wic", "wsd", "wordsim", "flores"))  # fmt: skip
+                   choices=("wic", "wsd", "wordsim", "flores", "sts"))  # fmt: skip
     p.add_argument(
         "--languages",
         default="",
         help="flores: comma-separated codes (e.g. deu_Latn,kor_Hang); default all",
     )
-    p.add_argument(
-        "--sentence-pool",
-        default="mean",
-        choices=("mean", "cls"),
-        help="flores: sentence vectors from the mean of sub-tokens, or [CLS]",
-    )
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="the folder with wsd/, wordsim/")
+    p.add_argument("--sentence-pool", default=None, choices=SENTENCE_POOLS,
+                   help="flores, sts: " + _POOL_HELP)  # fmt: skip
+    p.add_argument("--data", default=DEFAULT_DATA,
+                   help="the folder with wsd/, wordsim/, glue/ (env JAXBERT_DATA)")  # fmt: skip
     p.add_argument("--corrections", default="none,center,whiten,abtt",
                    help="comma-separated: none, center, whiten, abtt")  # fmt: skip
     p.add_argument("--abtt-k", type=int, default=0, help="components removed (0: D/100)")
@@ -130,7 +136,8 @@ def _embedder(args, layer: str | None = None, combine: str | None = None):
     _check_exists("--init", args.init, "a jaxbert run or params dir, or a Hugging Face dir")
     return load_embedder(args.init, args.tokenizer, random_init=args.random_init,
                          layer=layer or args.layer, combine=combine or args.combine,
-                         pool=args.pool, batch_size=args.batch_size)  # fmt: skip
+                         pool=args.pool, batch_size=args.batch_size,
+                         sentence_pool=getattr(args, "sentence_pool", None))  # fmt: skip
 
 
 def _json_target(path: str) -> Path:
@@ -159,21 +166,23 @@ def run_embed(args) -> int:
         vectors, spans = embedder.find_word(texts, word)
         index = {"word": word, "char_span": spans}
     else:
-        vectors = embedder.sentence_vectors(texts, args.sentence_pool)
-        index = {"sentence_pool": args.sentence_pool}
+        vectors = embedder.sentence_vectors(texts)
+        index = {"sentence_pool": embedder.sentence_pool}
     if fix is not None:
         vectors = fix(vectors)
-    what = f'"{word}" in each text' if word else f"sentences ({args.sentence_pool} pooling)"
+    pool = f"{embedder.sentence_pool} pooling" + (", normalised" if embedder.normalize else "")
+    what = f'"{word}" in each text' if word else f"sentences ({pool})"
     layers = ", ".join(str(i) for i in embedder.layers)
     title = (f"cosine similarity of {what}; layer(s) {layers} of "
              f"{embedder.model_cfg.num_layers} ({args.combine}), {vectors.shape[-1]}-dim "
              f"vectors from {source}" + (f", {fix.kind}-corrected" if fix else ""))  # fmt: skip
-    print(embed.format_table(texts, embed.cosine_matrix(vectors), title))
+    if output is None or len(texts) <= TABLE_MAX_TEXTS:
+        print(embed.format_table(texts, embed.cosine_matrix(vectors), title))
     if output:
         extra = fix.arrays() if fix else {}
         embed.save_vectors(output, vectors, texts, text_index=range(len(texts)), **index,
                            layers=embedder.layers, **extra)  # fmt: skip
-        print(f"\nvectors saved to {output}")
+        print(f"{len(texts)} vectors ({vectors.shape[-1]}-dim) saved to {output}")
     return 0
 
 
@@ -186,13 +195,14 @@ def _sample_sentences(args):
 
 
 def run_stats(args) -> int:
-    from jaxbert.embed import anisotropy, corrections, parse_layer, select_layers
+    from jaxbert.embed import anisotropy, corrections, parse_layer, read_defaults, select_layers
     from jaxbert.embed.files import save_npz
 
     out = _json_target(args.output) if args.output else None
     sentences = _sample_sentences(args)
     all_layers, source = _embedder(args, layer="all", combine="stack")
-    chosen = parse_layer(args.layer, all_layers.model_cfg.num_layers)  # what corrections fit
+    layer = args.layer or read_defaults(args.init).layer  # the layers corrections are fit on
+    chosen = parse_layer(layer, all_layers.model_cfg.num_layers)
     words, targets, names = [], [], []
     for s in sentences:
         idx = [i for i, w in enumerate(s) if w.isalpha()]
@@ -242,6 +252,8 @@ def run_eval(args) -> int:
                       top_k=args.abtt_k, sentence_pool=args.sentence_pool,
                       languages=[x for x in args.languages.split(",") if x])  # fmt: skip
     settings = {k: v for k, v in vars(args).items() if k != "func"}
+    settings |= {"layer": embedder.layer, "sentence_pool": embedder.sentence_pool,
+                 "normalize": embedder.normalize}  # as resolved (flags or the model's recipe)  # fmt: skip
     _write_json(out, {"settings": settings, "source": source, "tasks": results})
     print(f"results written to {out}")
     return 0

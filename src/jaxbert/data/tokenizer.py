@@ -3,14 +3,20 @@
 jaxbert trains sentencepiece models (unigram or BPE) with the BERT special tokens at fixed
 ids — [PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4 — and byte fallback, so unseen characters
 become byte pieces instead of [UNK]. Imported Hugging Face checkpoints bring a WordPiece
-``vocab.txt``; it is loaded with the `tokenizers` library (not a hand-written WordPiece).
+``vocab.txt`` (casing from the ``tokenizer_config.json`` beside it) or, as most current
+Hugging Face repositories ship, only a ``tokenizer.json`` (normaliser, pre-tokenizer and
+WordPiece model in one file). Both are read with the `tokenizers` library, never a
+hand-written WordPiece, so token ids are the Hugging Face tokenizer's own.
 
-Both kinds expose the same `Tokenizer`: special ids, encode/decode, and a per-token "starts
-a word" flag (vectorised through a lookup table) that whole-word and span masking need.
+Every kind exposes the same `Tokenizer`: special ids, encode/decode, the tokenizer's own
+split of a text into words (`word_pieces`, so embeddings name the words the model saw),
+and a per-token "starts a word" flag (vectorised through a lookup table) that whole-word
+and span masking need.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import errno
@@ -33,7 +39,13 @@ from jaxbert.errors import UserError
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 SP_MODEL_NAME = "tokenizer.model"
 WORDPIECE_VOCAB_NAME = "vocab.txt"
+HF_TOKENIZER_NAME = "tokenizer.json"
 TRAIN_CONFIG_NAME = "tokenizer_config.json"
+# What a tokenizer file brings along when copied (a run's best_params/, convert's output).
+_COMPANIONS = (TRAIN_CONFIG_NAME, "special_tokens_map.json", WORDPIECE_VOCAB_NAME)
+_KINDS_HINT = "a sentencepiece .model, a Hugging Face tokenizer.json or a WordPiece vocab.txt"
+_WORD_RE = re.compile(r"\w+|[^\w\s]")  # words of a sentencepiece model's text
+_warned: set[str] = set()
 SP_LOG_NAME = "sentencepiece.log"
 MIN_VOCAB_SIZE = len(SPECIAL_TOKENS) + 256 + 1  # specials, byte-fallback pieces, one more
 _TOKENIZER_OUTPUTS = (SP_MODEL_NAME, "tokenizer.vocab", TRAIN_CONFIG_NAME, SP_LOG_NAME)
@@ -85,6 +97,7 @@ class Tokenizer:
         decode: Callable[[list[int]], str],
         word_start_table: np.ndarray,
         lowercase: bool,
+        word_pieces: Callable[[str], tuple[list[list[int]], list[tuple[int, int]]]] | None = None,
     ):
         self.kind = kind
         self.path = path
@@ -105,6 +118,18 @@ class Tokenizer:
         self.special_table = np.zeros(len(self._pieces), dtype=bool)
         self.special_table[[self.pad_id, self.cls_id, self.sep_id, self.mask_id]] = True
         self.word_start_table = np.asarray(word_start_table, dtype=bool)
+        self._word_pieces = word_pieces or self._regex_word_pieces
+
+    def word_pieces(self, text: str) -> tuple[list[list[int]], list[tuple[int, int]]]:
+        """`text` split into the tokenizer's own words: each word's token ids and its
+        [start, end) character span in `text`. A WordPiece tokenizer splits with its own
+        normaliser and pre-tokenizer, so the concatenated ids equal `encode(text)`."""
+        return self._word_pieces(text)
+
+    def _regex_word_pieces(self, text: str) -> tuple[list[list[int]], list[tuple[int, int]]]:
+        spans = [m.span() for m in _WORD_RE.finditer(text)]
+        pieces = self._encode_batch([text[a:b] for a, b in spans]) if spans else []
+        return [list(p) for p in pieces], spans
 
     @property
     def vocab_size(self) -> int:
@@ -145,23 +170,45 @@ def file_sha256(path: Path) -> str:
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    """Loads a sentencepiece ``.model``, a WordPiece ``vocab.txt``, or a directory with one."""
+    """Loads a sentencepiece ``.model``, a Hugging Face ``tokenizer.json``, a WordPiece
+    ``vocab.txt``, or a directory with one (in that order of preference)."""
     path = Path(path)
     if path.is_dir():
-        for name in (SP_MODEL_NAME, WORDPIECE_VOCAB_NAME):
+        for name in (SP_MODEL_NAME, HF_TOKENIZER_NAME, WORDPIECE_VOCAB_NAME):
             if (path / name).is_file():
                 return load_tokenizer(path / name)
         models = sorted(path.glob("*.model"))
         if len(models) == 1:
             return load_tokenizer(models[0])
-        raise UserError(f"tokenizer directory {path} has no {SP_MODEL_NAME} or vocab.txt")
+        raise UserError(
+            f"tokenizer directory {path} has no {SP_MODEL_NAME}, {HF_TOKENIZER_NAME} or "
+            f"{WORDPIECE_VOCAB_NAME} (give {_KINDS_HINT})"
+        )
     if not path.is_file():
         raise UserError(f"tokenizer {path} does not exist")
     if path.suffix == ".model":
         return _load_sentencepiece(path)
+    if path.suffix == ".json":
+        return _load_hf_json(path)
     if path.suffix == ".txt":
         return _load_wordpiece(path)
-    raise UserError(f"tokenizer {path}: expected a sentencepiece .model or a WordPiece vocab.txt")
+    raise UserError(f"tokenizer {path}: expected {_KINDS_HINT}")
+
+
+def copy_tokenizer_files(path: str | Path, dest: str | Path) -> Path:
+    """Copies a tokenizer (file or directory) into `dest` under its canonical name, with
+    the files that define how it reads text (tokenizer_config.json: casing; a
+    tokenizer.json's vocab.txt), so `dest` loads as the same tokenizer; returns the copy."""
+    src = load_tokenizer(path).path
+    names = {".model": SP_MODEL_NAME, ".json": HF_TOKENIZER_NAME}
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / names.get(src.suffix, WORDPIECE_VOCAB_NAME)
+    shutil.copyfile(src, target)
+    for extra in _COMPANIONS:
+        if (src.parent / extra).is_file() and not (dest / extra).exists():
+            shutil.copyfile(src.parent / extra, dest / extra)
+    return target
 
 
 def _load_sentencepiece(path: Path) -> Tokenizer:
@@ -198,39 +245,138 @@ def _load_wordpiece(path: Path) -> Tokenizer:
         pieces = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as e:
         raise UserError(f"tokenizer {path}: not UTF-8 text ({e})") from e
+    _check_vocab_pieces(path, pieces)
+    options = _wordpiece_options(path, pieces)
+    wp = BertWordPieceTokenizer(str(path), **options)
+    return _hf_tokenizer("wordpiece", path, pieces, wp, "##", options["lowercase"])
+
+
+def _check_vocab_pieces(path: Path, pieces: list[str]) -> None:
+    """A vocab.txt is one token per line with BERT's special tokens; anything else (a
+    text file given by mistake) is refused here, naming the file."""
     if len(set(pieces)) != len(pieces):
-        dup = next(p for i, p in enumerate(pieces) if p in pieces[:i])
+        dup = next(p for p, n in collections.Counter(pieces).items() if n > 1)
         raise UserError(f"tokenizer {path}: duplicate token {dup!r}")
-    lowercase = _wordpiece_lowercase(path, pieces)
-    wp = BertWordPieceTokenizer(str(path), lowercase=lowercase)
-    starts = np.array([not p.startswith("##") for p in pieces])
+    missing = [t for t in SPECIAL_TOKENS if t not in set(pieces)]
+    if missing:
+        raise UserError(
+            f"tokenizer {path}: not a WordPiece vocab.txt (no {', '.join(missing)} line; "
+            f"expected one token per line with BERT's special tokens), or give {_KINDS_HINT}"
+        )
+
+
+def _hf_tokenizer(kind: str, path: Path, pieces: list[str], hf, prefix: str,
+                  lowercase: bool) -> Tokenizer:  # fmt: skip
+    """A `Tokenizer` over a `tokenizers` object (no specials added, no truncation)."""
 
     def encode_batch(texts: list[str]) -> list[list[int]]:
-        return [e.ids for e in wp.encode_batch(texts, add_special_tokens=False)]
+        return [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
+
+    def word_pieces(text: str) -> tuple[list[list[int]], list[tuple[int, int]]]:
+        enc = hf.encode(text, add_special_tokens=False)
+        ids: list[list[int]] = []
+        spans: list[list[int]] = []
+        last = None
+        for token, word, (a, b) in zip(enc.ids, enc.word_ids, enc.offsets, strict=True):
+            if word is None or word != last:
+                ids.append([])
+                spans.append([a, b])
+            ids[-1].append(token)
+            spans[-1][1] = max(spans[-1][1], b)
+            last = word
+        return ids, [tuple(x) for x in spans]
 
     return Tokenizer(
-        kind="wordpiece",
+        kind=kind,
         path=path,
         pieces=pieces,
         encode_batch=encode_batch,
-        decode=lambda ids: wp.decode(ids),
-        word_start_table=starts,
+        decode=lambda ids: hf.decode(ids),
+        word_start_table=np.array([not p.startswith(prefix) for p in pieces]),
         lowercase=lowercase,
+        word_pieces=word_pieces,
     )
 
 
-def _wordpiece_lowercase(path: Path, pieces: list[str]) -> bool:
-    """do_lower_case from a Hugging Face tokenizer_config.json beside the vocab, else a guess:
-    an uncased vocabulary has no upper-case letters outside its [bracketed] special tokens."""
+def _load_hf_json(path: Path) -> Tokenizer:
+    """A Hugging Face fast-tokenizer file: its own normaliser (casing, accents, Chinese
+    characters), pre-tokenizer and WordPiece vocabulary; padding/truncation settings
+    saved in the file are switched off (rows are built and cut by the caller)."""
+    from tokenizers import Tokenizer as HFTokenizer  # noqa: PLC0415
+
+    if path.name in (TRAIN_CONFIG_NAME, "config.json", "special_tokens_map.json"):
+        raise UserError(
+            f"tokenizer {path}: this is a configuration file, not a tokenizer; give the "
+            f"{HF_TOKENIZER_NAME} beside it or the directory"
+        )
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        hf = HFTokenizer.from_file(str(path))
+    except (ValueError, UnicodeDecodeError, Exception) as e:  # tokenizers raises Exception
+        raise UserError(f"tokenizer {path}: not a Hugging Face {HF_TOKENIZER_NAME} ({e})") from None
+    model = spec.get("model") or {}
+    if model.get("type") != "WordPiece":
+        raise UserError(
+            f"tokenizer {path}: model type {model.get('type')!r} is not supported; jaxbert "
+            "reads BERT (WordPiece) tokenizer.json files"
+        )
+    hf.no_truncation()
+    hf.no_padding()
+    vocab = hf.get_vocab(with_added_tokens=True)
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise UserError(f"tokenizer {path}: token ids are not 0..{len(vocab) - 1} without gaps")
+    pieces = [p for p, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    prefix = model.get("continuing_subword_prefix") or "##"
+    return _hf_tokenizer("wordpiece", path, pieces, hf, prefix, _json_lowercase(spec))
+
+
+def _json_lowercase(spec: dict) -> bool:
+    """Whether a tokenizer.json's normaliser lower-cases (BertNormalizer or Lowercase,
+    alone or in a Sequence): the tokenizer's own statement, nothing is guessed."""
+    norm = spec.get("normalizer") or {}
+    parts = norm.get("normalizers", []) if norm.get("type") == "Sequence" else [norm]
+    return any(
+        p.get("type") == "Lowercase" or (p.get("type") == "BertNormalizer" and p.get("lowercase"))
+        for p in parts
+    )
+
+
+def _wordpiece_options(path: Path, pieces: list[str]) -> dict:
+    """BertWordPieceTokenizer settings from a Hugging Face tokenizer_config.json beside the
+    vocab (do_lower_case, strip_accents, tokenize_chinese_chars); without one, casing is
+    guessed from the vocabulary and a warning says so and how to set it."""
     config = path.parent / TRAIN_CONFIG_NAME
+    data = {}
     if config.is_file():
         try:
-            value = json.loads(config.read_text()).get("do_lower_case")
+            data = json.loads(config.read_text())
         except json.JSONDecodeError as e:
             raise UserError(f"{config}: not valid JSON ({e})") from e
-        if value is not None:
-            return bool(value)
-    return not any(c.isupper() for p in pieces if not p.startswith("[") for c in p)
+    options = {"strip_accents": data.get("strip_accents")}
+    options["handle_chinese_chars"] = bool(data.get("tokenize_chinese_chars", True))
+    if data.get("do_lower_case") is not None:
+        return options | {"lowercase": bool(data["do_lower_case"])}
+    lowercase = guess_lowercase(pieces)
+    if str(path) not in _warned:
+        _warned.add(str(path))
+        case = "uncased (lower-cases text)" if lowercase else "cased"
+        print(
+            f"warning: tokenizer {path}: no {TRAIN_CONFIG_NAME} with do_lower_case beside it; "
+            f"guessed {case} from the vocabulary. If that is wrong, put a {TRAIN_CONFIG_NAME} "
+            f'with {{"do_lower_case": {str(not lowercase).lower()}}} beside it',
+            file=sys.stderr,
+            flush=True,
+        )
+    return options | {"lowercase": lowercase}
+
+
+def guess_lowercase(pieces: Sequence[str]) -> bool:
+    """An uncased vocabulary has (almost) no upper-case letters outside its [bracketed]
+    special tokens: bert-base-uncased's holds 2 (`ℝ`, `##ℝ`) of 30,522, a cased one
+    thousands. Under 1% of pieces with an upper-case letter reads as uncased."""
+    words = [p for p in pieces if not p.startswith("[")]
+    upper = sum(1 for p in words if any(c.isupper() for c in p))
+    return upper < 0.01 * max(len(words), 1)
 
 
 def train_sentencepiece(

@@ -7,6 +7,7 @@ layer, corrections) and `jaxbert eval-embeddings` (WiC, WSD, word similarity: se
 - `states`: per-layer hidden states and layer selection (the BERT paper's feature choices);
 - `encoding`: words → model rows with each word's token span, length-bucketed batches;
 - `embedder`: `Embedder`, word/sentence pooling;
+- `sentence_config`: a sentence-transformers model's own recipe (pooling, layer, length);
 - `corrections`: mean-centering, whitening, all-but-the-top;
 - `anisotropy`: per-layer random-pair cosine and self-similarity;
 - `files`: reading texts, writing vectors atomically.
@@ -21,10 +22,12 @@ import numpy as np
 from jaxbert.embed.embedder import SENTENCE_POOLS, WORD_POOLS, Embedder
 from jaxbert.embed.encoding import encode_words, split_words
 from jaxbert.embed.files import output_path, read_texts, save_vectors
+from jaxbert.embed.sentence_config import EmbeddingDefaults, read_defaults
 from jaxbert.embed.states import COMBINES, hidden_states, parse_layer, select_layers
 
 __all__ = [
-    "COMBINES", "SENTENCE_POOLS", "WORD_POOLS", "Embedder", "cosine_matrix", "encode_words",
+    "COMBINES", "SENTENCE_POOLS", "WORD_POOLS", "Embedder", "EmbeddingDefaults", "cosine_matrix",
+    "encode_words", "read_defaults",
     "format_table", "hidden_states", "load_embedder", "output_path", "parse_layer",
     "random_bert_params", "read_texts", "save_vectors", "select_layers", "split_words",
 ]  # fmt: skip
@@ -56,9 +59,11 @@ def load_embedder(init: str, tokenizer: str = "", *, random_init: bool = False, 
                   **kwargs) -> tuple[Embedder, str]:  # fmt: skip
     """An `Embedder` of a jaxbert run/params dir or Hugging Face dir, and a description of
     where its weights came from; `random_init` keeps the architecture and tokenizer but
-    draws new weights."""
+    draws new weights. Settings left out of `kwargs` (or None) come from the model's own
+    sentence-transformers recipe when it has one (`sentence_config.read_defaults`: e.g.
+    last layer, mean over all tokens, normalised), else the generic defaults."""
     from jaxbert.data.tokenizer import load_tokenizer
-    from jaxbert.finetune.pretrained import check_vocab, load_pretrained
+    from jaxbert.pretrained import check_vocab, load_pretrained
 
     pre = load_pretrained(init, tokenizer, key="--tokenizer")
     tok = load_tokenizer(pre.tokenizer_path)
@@ -69,7 +74,17 @@ def load_embedder(init: str, tokenizer: str = "", *, random_init: bool = False, 
             random_bert_params(pre.model_cfg, seed),
             f"random init (seed {seed}) of {source}'s architecture",
         )
-    return Embedder(pre.model_cfg, params, tok, **kwargs), source
+    defaults = read_defaults(pre.path)
+    settings = {
+        "layer": defaults.layer,
+        "sentence_pool": defaults.sentence_pool,
+        "max_seq_length": defaults.max_seq_length,
+        "normalize": defaults.normalize,
+    }
+    settings |= {k: v for k, v in kwargs.items() if v is not None}
+    if defaults.source:
+        source += f" (embedding recipe from {defaults.source})"
+    return Embedder(pre.model_cfg, params, tok, **settings), source
 
 
 def cosine_matrix(vectors: np.ndarray) -> np.ndarray:

@@ -2,7 +2,10 @@
 
 Evaluation data comes split into words (WiC, the WSD framework, SemCor) and names its
 targets by word index, so rows are built from words: each word is tokenized on its own and
-we always know which sub-tokens are whose. A sentence longer than the model is cut at word
+we always know which sub-tokens are whose. Raw texts are split by the model's own
+tokenizer (`Tokenizer.word_pieces`: a WordPiece model's normaliser and pre-tokenizer), so
+a text's row holds exactly the ids the Hugging Face tokenizer gives it (`£3m` stays one
+word, as the model saw it). A sentence longer than the model is cut at word
 boundaries into several rows (each word keeps its own row's context) rather than
 truncated, so every target gets a vector. Rows are batched by length into a few fixed
 bucket lengths, so a corpus of short sentences computes little padding and compiles a few
@@ -17,19 +20,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jaxbert.finetune.buckets import bucket_lengths, trim_length
-
 _WORD_RE = re.compile(r"\w+|[^\w\s]")
 BUCKETS = (16, 32, 64, 128, 256, 384, 512)
 
 
-def split_words(text: str) -> list[str]:
-    """Words and punctuation marks, the units a raw text's vectors are reported for."""
-    return _WORD_RE.findall(text)
+def split_words(text: str, tokenizer=None) -> list[str]:
+    """The units a raw text's vectors are reported for: the tokenizer's own words when
+    given one, else words and punctuation marks."""
+    return [text[a:b] for a, b in word_char_spans(text, tokenizer)]
 
 
-def word_char_spans(text: str) -> list[tuple[int, int]]:
-    """The [start, end) character span of each of `split_words(text)`."""
+def word_char_spans(text: str, tokenizer=None) -> list[tuple[int, int]]:
+    """The [start, end) character span of each of `split_words(text, tokenizer)`."""
+    if tokenizer is not None:
+        return list(tokenizer.word_pieces(text)[1])
     return [m.span() for m in _WORD_RE.finditer(text)]
 
 
@@ -45,18 +49,29 @@ class Rows:
 
 
 def encode_words(tokenizer, sentences: Sequence[Sequence[str]], max_len: int) -> Rows:
-    """Every sentence as one row, or as several when its pieces exceed `max_len`."""
+    """Every sentence (a list of words) as one row, or as several when its pieces exceed
+    `max_len`; each word is tokenized on its own."""
     flat = [w for s in sentences for w in s]
-    pieces = tokenizer.encode_batch(flat) if flat else []
+    pieces = iter(tokenizer.encode_batch(flat) if flat else [])
+    return rows_of_pieces(tokenizer, [[next(pieces) for _ in s] for s in sentences], max_len)
+
+
+def encode_texts(tokenizer, texts: Sequence[str], max_len: int) -> Rows:
+    """Every raw text split into words by the tokenizer itself (`word_pieces`), so the
+    row's ids are the tokenizer's own encoding of the text."""
+    return rows_of_pieces(tokenizer, [tokenizer.word_pieces(t)[0] for t in texts], max_len)
+
+
+def rows_of_pieces(tokenizer, sentences: Sequence[Sequence[Sequence[int]]], max_len: int) -> Rows:
+    """Rows from each sentence's per-word token ids, cut at word boundaries."""
     budget = max_len - 2
-    ids, row_sentence, word_row, word_span, k = [], [], [], [], 0
+    ids, row_sentence, word_row, word_span = [], [], [], []
     for s, words in enumerate(sentences):
         rows_of = np.zeros(len(words), np.int64)
         spans = np.zeros((len(words), 2), np.int64)
         row = [tokenizer.cls_id]
-        for w in range(len(words)):
-            p = list(pieces[k][:budget]) or [tokenizer.unk_id]
-            k += 1
+        for w, word in enumerate(words):
+            p = list(word[:budget]) or [tokenizer.unk_id]
             if len(row) - 1 + len(p) > budget:
                 ids.append([*row, tokenizer.sep_id])
                 row_sentence.append(s)
@@ -73,11 +88,12 @@ def encode_words(tokenizer, sentences: Sequence[Sequence[str]], max_len: int) ->
 def length_batches(lengths: np.ndarray, batch_size: int, max_len: int):
     """(row indices, padded length) per batch: rows sorted by length, each batch padded
     to the smallest bucket that holds its longest row."""
-    buckets = bucket_lengths(max_len, BUCKETS)
+    buckets = sorted({b for b in BUCKETS if b < max_len} | {max_len})
     order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        yield idx, trim_length(lengths[idx], buckets)
+        longest = int(lengths[idx].max(initial=1))
+        yield idx, next((b for b in buckets if b >= longest), buckets[-1])
 
 
 def pad_rows(rows: Sequence[Sequence[int]], batch_size: int, length: int, pad_id: int,

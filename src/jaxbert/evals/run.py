@@ -8,9 +8,9 @@ from pathlib import Path
 
 from jaxbert.embed import corrections as corr
 from jaxbert.errors import UserError
-from jaxbert.evals import flores, wic, wordsim, wsd
+from jaxbert.evals import flores, sts, wic, wordsim, wsd
 
-TASKS = ("wic", "wsd", "wordsim", "flores")
+TASKS = ("wic", "wsd", "wordsim", "flores", "sts")
 WIC_DIR = Path("wsd/WiC_dataset")
 
 
@@ -26,16 +26,17 @@ def fitter(kinds, top_k: int = 0):
 def check_data(data: Path, tasks) -> None:
     """Before any model loading: every task's files are where they should be."""
     needs = {"wic": [WIC_DIR / "train"], "wsd": [wsd.FRAMEWORK, wsd.SENSES, wsd.SEMCOR],
-             "wordsim": [wordsim.DIR], "flores": [flores.DIR]}  # fmt: skip
+             "wordsim": [wordsim.DIR], "flores": [flores.DIR], "sts": [sts.DIR / sts.SPLIT, sts.DIR / sts.FIT_SPLIT]}  # fmt: skip
     for task in tasks:
         for rel in needs[task]:
             if not (data / rel).exists():
-                raise UserError(f"--task {task}: {data / rel} not found (set --data to the "
-                                "folder that holds wsd/ and wordsim/, e.g. ../shared/data)")  # fmt: skip
+                raise UserError(f"--task {task}: {data / rel} not found (set --data or "
+                                "JAXBERT_DATA to the folder that holds wsd/, wordsim/ and "
+                                "glue/, e.g. ../shared/data)")  # fmt: skip
 
 
 def run(embedder, tasks, data: Path, kinds, *, sentences=(), semcor_sentences=0, per_word=8,
-        top_k=0, languages=(), sentence_pool="mean", log=print) -> dict:  # fmt: skip
+        top_k=0, languages=(), sentence_pool=None, log=print) -> dict:  # fmt: skip
     fit = fitter(kinds, top_k)
     out = {}
     for task in tasks:
@@ -48,6 +49,9 @@ def run(embedder, tasks, data: Path, kinds, *, sentences=(), semcor_sentences=0,
         elif task == "flores":
             vectors = lambda texts: embedder.sentence_vectors(texts, sentence_pool)  # noqa: E731
             res = flores.evaluate(vectors, data / flores.DIR, languages, fit)
+        elif task == "sts":
+            vectors = lambda texts: embedder.sentence_vectors(texts, sentence_pool)  # noqa: E731
+            res = sts.evaluate(vectors, data, fit)
         else:
             res = wordsim.evaluate(embedder, data, sentences, fit, per_word)
         res["wall_s"] = round(time.time() - t0, 1)
@@ -63,6 +67,8 @@ def summary(task: str, res: dict) -> list[str]:
         return [f"{k:>7}: dev {v['dev_accuracy']:.3f}" + (f"  test {v['test_accuracy']:.3f}"
                 if "test_accuracy" in v else "") + f"  (threshold {v['threshold']:.3f})"
                 for k, v in r.items()]  # fmt: skip
+    if task == "sts":
+        return [f"{k:>7}: STS-B dev Spearman {v['spearman']:.4f}" for k, v in r.items()]
     if task == "wsd":
         return [f"{k:>7}: ALL F1 {v['scores']['ALL']['F1']:.3f}" for k, v in r.items()]
     if task == "flores":

@@ -78,8 +78,8 @@ def finetune_defaults(task: str = "sst2") -> ml_collections.ConfigDict:
     # checkpoints/ dir / a `save_params` dir, or a Hugging Face safetensors directory.
     cfg.init = "runs/cpu_smoke"
     cfg.tokenizer = ""  # "": the init's own (run config / vocab.txt beside HF weights)
-    # Offline data root: glue/<TASK>/*.tsv, conll2003/eng.*, squad/dev-v1.1.json. Relative
-    # paths are tried from the working directory, then from the repository root.
+    # Offline data root: glue/<TASK>/*.tsv, conll2003/eng.*, squad/dev-v1.1.json; a
+    # relative path is from the working directory (the repository root in the docs).
     cfg.data_dir = "../shared/data"
     cfg.source = "tsv"  # GLUE only: tsv | tfds (then data_dir is the TFDS data_dir)
     cfg.mode = "full"  # full fine-tuning | feature (encoder frozen, only the head trains)

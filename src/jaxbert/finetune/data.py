@@ -20,8 +20,8 @@ import numpy as np
 
 from jaxbert.errors import UserError
 from jaxbert.finetune.config import task_family
-from jaxbert.finetune.pretrained import resolve_path
 from jaxbert.finetune.tasks import glue, ner, squad
+from jaxbert.pretrained import resolve_path
 
 Arrays = dict[str, np.ndarray]
 

@@ -50,9 +50,9 @@ from jaxbert.finetune import features as features_lib
 from jaxbert.finetune import seeds as seeds_lib
 from jaxbert.finetune.config import check_config, finetune_defaults
 from jaxbert.finetune.data import EvalSplit, TaskData, load_task_data
-from jaxbert.finetune.pretrained import Pretrained, check_vocab, load_pretrained, resolve_path
 from jaxbert.finetune.step import SEQUENCE_KINDS, FinetuneSteps, build_model, make_optimizer
 from jaxbert.model.config import validate
+from jaxbert.pretrained import Pretrained, check_vocab, load_pretrained, resolve_path
 from jaxbert.train import optim
 from jaxbert.train.logger import MetricsLogger, format_duration, progress_bar
 
@@ -776,16 +776,9 @@ def replace_dir(src: Path, dst: Path) -> None:
 
 def copy_tokenizer(path: Path, dest: Path) -> None:
     """The tokenizer beside saved params, so `init=<output_dir>/best_params` finds it."""
-    path = Path(path)
-    if path.is_dir():
-        from jaxbert.data.tokenizer import load_tokenizer
+    from jaxbert.data.tokenizer import copy_tokenizer_files
 
-        path = load_tokenizer(path).path
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, dest / ("tokenizer.model" if path.suffix == ".model" else "vocab.txt"))
-    for extra in ("tokenizer_config.json",):
-        if (path.parent / extra).is_file():
-            shutil.copy(path.parent / extra, dest / extra)
+    copy_tokenizer_files(path, dest)
 
 
 def _final_predictions(data: TaskData, steps, params, out_dir: Path, eval_bs, is_main):

@@ -1,9 +1,17 @@
-"""Where a fine-tuned (or embedded) encoder comes from: its config, weights and tokenizer.
+"""Where an encoder comes from: its config, weights and tokenizer, for every consumer.
+
+`jaxbert finetune` (config.init), `jaxbert embed` / `eval-embeddings` (--init) and the
+Python API all load through `load_pretrained`, so a checkpoint that works for one works
+for all, and neither `finetune` nor `embed` imports the other to get at it.
 
 `init` is one of: a jaxbert pretraining run directory (or its `checkpoints/` folder), a
-standalone `save_params` directory, or a Hugging Face safetensors directory. The
-tokenizer defaults to the one the weights were trained with: the run config's
-`tokenizer` entry for a jaxbert run, the `vocab.txt` beside Hugging Face weights.
+standalone `save_params` directory (e.g. `best_params/`, `convert hf-to-jaxbert` output),
+or a Hugging Face directory exactly as shipped (config.json + model.safetensors or a
+sharded index; tokenizer.json and/or vocab.txt + tokenizer_config.json). The tokenizer
+defaults to the one the weights were trained with: the run config's `tokenizer` entry or
+a `tokenizer/` folder beside jaxbert params, the tokenizer files beside Hugging Face
+weights. Paths are taken as given (relative to the working directory), never resolved
+against the source tree.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import ml_collections
 
 from jaxbert.errors import UserError
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+_TOKENIZER_CANDIDATES = ("tokenizer", "tokenizer.json", "vocab.txt", "tokenizer.model")
 
 
 @dataclasses.dataclass
@@ -27,14 +35,12 @@ class Pretrained:
     tokenizer_path: Path
     source: str  # human-readable: where the weights came from
     objective: str = ""  # a jaxbert run's data.objective ("mlm": its pooler never trained)
+    path: Path | None = None  # the directory the weights were read from
 
 
 def resolve_path(path: str | Path) -> Path:
-    """A relative path from the working directory, else from the repository root."""
-    path = Path(path)
-    if path.is_absolute() or path.exists():
-        return path
-    return REPO_ROOT / path if (REPO_ROOT / path).exists() else path
+    """A user-given path, `~` expanded; relative paths are from the working directory."""
+    return Path(path).expanduser()
 
 
 def is_hf_dir(path: Path) -> bool:
@@ -70,15 +76,22 @@ def _run_tokenizer(path: Path, run_config: dict) -> Path | None:
         found = resolve_path(recorded)
         if found.exists():
             return found
-    for candidate in (run_dir / "tokenizer", run_dir / "vocab.txt", run_dir / "tokenizer.model"):
-        if candidate.exists():
-            return candidate
+    for name in _TOKENIZER_CANDIDATES:
+        if (run_dir / name).exists():
+            return run_dir / name
     return None
+
+
+def _hf_tokenizer(path: Path) -> Path | None:
+    """The tokenizer files shipped beside Hugging Face weights, if any."""
+    names = ("tokenizer.json", "vocab.txt", "tokenizer.model")
+    return path if any((path / n).is_file() for n in names) else None
 
 
 def _check_same_tokenizer(given: Path, trained_with: Path | None, key: str) -> None:
     """An explicit tokenizer must be the one the weights were trained with (same file
-    bytes): another vocabulary of the same size would silently map ids to wrong embeddings."""
+    bytes, or the same vocabulary and casing): another vocabulary of the same size would
+    silently map ids to wrong embeddings."""
     from jaxbert.data.tokenizer import load_tokenizer
 
     if trained_with is None or not Path(trained_with).exists():
@@ -91,7 +104,8 @@ def _check_same_tokenizer(given: Path, trained_with: Path | None, key: str) -> N
             f"with a {case[bool(theirs.lowercase)].split(' ')[0]} tokenizer ({theirs.path}): "
             f"text would be tokenized differently; leave {key} empty to use theirs"
         )
-    if mine.fingerprint() != theirs.fingerprint():
+    same_vocab = mine._pieces == theirs._pieces  # noqa: SLF001 (vocab.txt vs tokenizer.json)
+    if mine.fingerprint() != theirs.fingerprint() and not same_vocab:
         raise UserError(
             f"{key}={given} is not the tokenizer these weights were trained with "
             f"({theirs.path}); leave {key} empty to use it"
@@ -112,7 +126,7 @@ def load_pretrained(init: str, tokenizer: str = "", key: str = "config.tokenizer
     objective = ""
     if is_hf_dir(path):
         model_cfg, params = convert.load_hf_checkpoint(path)
-        default_tok, source = path, f"Hugging Face checkpoint {path}"
+        default_tok, source = _hf_tokenizer(path), f"Hugging Face checkpoint {path}"
     else:
         model_cfg, params = checkpoint.load_params(path)
         run_config = _run_config(path)
@@ -123,14 +137,13 @@ def load_pretrained(init: str, tokenizer: str = "", key: str = "config.tokenizer
     tok_path = resolve_path(tokenizer) if tokenizer else default_tok
     if tok_path is None or not Path(tok_path).exists():
         raise UserError(
-            f"no tokenizer found for {path}: set {key} (a sentencepiece .model, "
-            "a WordPiece vocab.txt or a directory with one)"
+            f"no tokenizer found for {path}: set {key} (a Hugging Face tokenizer.json, a "
+            "WordPiece vocab.txt, a sentencepiece .model, or a directory with one)"
         )
     if tokenizer:
         _check_same_tokenizer(tok_path, default_tok, key)
-    return Pretrained(
-        ml_collections.ConfigDict(model_cfg.to_dict()), params["bert"], tok_path, source, objective
-    )
+    cfg = ml_collections.ConfigDict(model_cfg.to_dict())
+    return Pretrained(cfg, params["bert"], tok_path, source, objective, _run_dir(path))
 
 
 def check_vocab(model_cfg, tokenizer, where: str) -> None:
