@@ -10,6 +10,7 @@ with the reason when the emulator or gcsfs is not installed or the server does n
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import socket
 import subprocess
@@ -79,8 +80,9 @@ def running_emulator(bucket: str = BUCKET, log_path: str | None = None):
 @pytest.fixture(scope="session")
 def gcs_server():
     """The session's server port, with the client environment set; skips if unavailable."""
-    for module in ("gcp_storage_emulator", "gcsfs"):
-        pytest.importorskip(module, reason=f"{module} is not installed (requirements-dev.txt)")
+    for module in ("gcp_storage_emulator", "gcsfs"):  # not imported: gcsfs reads env at import
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (requirements-dev.txt)")
     try:
         stack = contextlib.ExitStack()
         port = stack.enter_context(running_emulator())

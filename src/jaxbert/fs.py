@@ -181,13 +181,23 @@ def _bucket_key(path: PathLike) -> str:
 
 
 def _swap_remote(staging: epath.Path, final: epath.Path, marker: str | None) -> None:
+    """Copies (or uploads, from a local `staging`) the new tree, marker last; deletes what
+    the new tree lacks. Not atomic: see the module docstring."""
     new = relative_files(staging)
     old = relative_files(final) if final.exists() else []
     if marker and marker in old:
         (final / marker).unlink()  # from here until the end the directory reads incomplete
     rfs = remote_fs(final)
     for name in [n for n in new if n != marker] + ([marker] if marker in new else []):
-        rfs.copy(_bucket_key(staging / name), _bucket_key(final / name))  # server-side
+        if is_remote(staging):
+            rfs.copy(_bucket_key(staging / name), _bucket_key(final / name))  # server-side
+        else:  # built on a local disk, uploaded
+            rfs.put_file(os.fspath(staging / name), _bucket_key(final / name))
     for name in set(old) - set(new) - {marker}:
         rfs.rm_file(_bucket_key(final / name))
-    rfs.rm(_bucket_key(staging), recursive=True)
+    if is_remote(staging):
+        rfs.rm(_bucket_key(staging), recursive=True)
+    else:
+        import shutil
+
+        shutil.rmtree(staging)

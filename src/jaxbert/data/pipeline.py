@@ -14,8 +14,10 @@ fewer wraps around), so epochs never need to be enumerated to find where batch g
 
 Splits: the last `eval_fraction` of the documents (at least one, in corpus order) are
 held out; ``split="eval"`` reads only those, ``"train"`` the rest. Documents are dealt
-round-robin to processes (``docs[process_index::process_count]``); random-next segments
-come from any document of the split.
+round-robin to processes (``docs[process_index::process_count]``), or with
+``data.host_documents=contiguous`` as one contiguous block each, so that a host opens only
+the shards holding its block (a corpus on a bucket: docs/object-storage.md); random-next
+segments come from any document of the split.
 
 Grain imports jax when jax is installed (grain/_src/core/profiler.py), so it is imported
 lazily here: importing this module stays jax-free; this code never uses jax itself.
@@ -73,12 +75,24 @@ def default_data_config() -> ml_collections.ConfigDict:
             "short_seq_prob": 0.1,
             "num_workers": 0,  # Grain worker processes; 0 = in-process
             "eval_fraction": 0.01,  # share of documents held out for split="eval"
+            # round_robin | contiguous: one block of documents per process, so each opens
+            # only the shards of its block (prepared data read from a bucket by every host)
+            "host_documents": "round_robin",
             "prefetch": 2,  # batches buffered per worker when num_workers > 0
         }
     )
 
 
 OBJECTIVES = ("mlm_nsp", "mlm")
+HOST_DOCUMENTS = ("round_robin", "contiguous")
+
+
+def host_documents(docs: np.ndarray, mode: str, process_index: int, process_count: int):
+    """This process's share of a split's documents: every process_count-th one, or one
+    contiguous block (sizes differing by at most one) that spans as few shards as possible."""
+    if mode == "contiguous":
+        return np.array_split(docs, process_count)[process_index]
+    return docs[process_index::process_count]
 
 
 def derived_max_predictions(mask_prob: float, max_seq_length: int) -> int:
@@ -110,6 +124,7 @@ def validate_data_config(cfg: Any) -> dict:
         "num_workers": (c["num_workers"] >= 0, ">= 0"),
         "eval_fraction": (0 <= c["eval_fraction"] < 1, "in [0, 1)"),
         "sampling_alpha": (c["sampling_alpha"] > 0, "> 0 (1.0 = proportional to tokens)"),
+        "host_documents": (c["host_documents"] in HOST_DOCUMENTS, f"one of {HOST_DOCUMENTS}"),
     }  # fmt: skip
     for key, (ok, want) in checks.items():
         if not ok:
@@ -166,7 +181,9 @@ class BatchSource:
         self.process_index = process_index
         self.corpus = PreparedCorpus(cfg["prepared_dir"])
         self.split_docs = split_documents(self.corpus.num_documents, cfg["eval_fraction"], split)
-        self.local_docs = self.split_docs[process_index::process_count]
+        self.local_docs = host_documents(
+            self.split_docs, cfg["host_documents"], process_index, process_count
+        )
         if len(self.local_docs) == 0:
             raise UserError(
                 f"{cfg['prepared_dir']}: split {split!r} has {len(self.split_docs)} document(s), "
@@ -384,6 +401,8 @@ def make_pretrain_iterator(
     if cfg["corpora"]:
         identity |= {"corpora": cfg["corpora"], "sampling_alpha": cfg["sampling_alpha"]}
     identity |= {"process_index": process_index, "process_count": process_count}
+    if cfg["host_documents"] != "round_robin":  # absent from older runs' saved state
+        identity |= {"host_documents": cfg["host_documents"]}
     identity |= {k: cfg[k] for k in ("max_seq_length", "max_predictions_per_seq", "masking")}
     identity |= {"packing": cfg["packing"]}
     return PretrainIterator(source, cfg["num_workers"], cfg["prefetch"], identity)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxbert import fs
 from jaxbert.data import corpus as corpus_lib
 from jaxbert.data.tokenizer import (
     TRAIN_CONFIG_NAME,
@@ -198,7 +199,7 @@ def prepare(
     specs = [str(s) for s in corpus]
     _check_args(specs, workers, shard_max_tokens, chunk_docs)
     tok = load_tokenizer(tokenizer_path)
-    out = Path(out_dir)
+    out = fs.as_path(out_dir) if fs.is_remote(out_dir) else Path(out_dir)
     inputs = _input_fingerprint(specs, tok, language)
     current = None if force else _current_manifest(out, inputs, strict, progress)
     if current is not None:
@@ -210,18 +211,38 @@ def prepare(
         progress=progress,
     )  # fmt: skip
     start = time.time()
-    manifest = replace_directory(
-        out,
-        lambda staged: _build(staged, specs, tok, inputs, opts),
-        owned=_is_prepared_output,
-        command="data prepare",
-    )
+    build = lambda staged: _build(staged, specs, tok, inputs, opts)  # noqa: E731
+    if fs.is_remote(out):
+        manifest = _build_to_bucket(out, build)
+    else:
+        manifest = replace_directory(out, build, owned=_is_prepared_output, command="data prepare")
     _log(
         f"data prepare: {manifest['documents']:,} documents, {manifest['sentences']:,} sentences, "
         f"{manifest['tokens']:,} tokens in {len(manifest['shards'])} shard(s), "
         f"{time.time() - start:.1f}s → {out / MANIFEST_NAME}",
         progress,
     )
+    return manifest
+
+
+def _build_to_bucket(out, build) -> dict:
+    """Builds and checks the output on a local disk, then uploads it under `out` with the
+    manifest last (`fs.swap_in_dir`): a prefix without manifest.json reads as incomplete.
+    Objects there that `data prepare` did not write are refused first, as on a disk."""
+    import tempfile  # noqa: PLC0415
+
+    top = {name.split("/", 1)[0] for name in fs.relative_files(out)} if out.exists() else set()
+    foreign = sorted(name for name in top if not _is_prepared_output(name))
+    if foreign:
+        raise UserError(
+            f"--out {out} holds {', '.join(foreign[:3])}, which `jaxbert data prepare` did "
+            "not write; it replaces the prefix whole, so give an empty or new --out"
+        )
+    with tempfile.TemporaryDirectory(prefix="jaxbert-prepare-") as tmp:
+        staged = Path(tmp) / "out"
+        staged.mkdir()
+        manifest = build(staged)
+        fs.swap_in_dir(staged, out, marker=MANIFEST_NAME)
     return manifest
 
 

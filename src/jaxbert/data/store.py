@@ -28,13 +28,14 @@ from jaxbert import fs
 from jaxbert.data.prepare import FORMAT, MANIFEST_NAME
 from jaxbert.errors import UserError
 
-# Bytes and requests this process read from object storage: what
+# Bytes and requests this process read from object storage, token files apart from the
+# rest (manifest-listed indexes, .npy headers, unigram counts, the tokenizer copy): what
 # benchmarks/object_storage.py reports per host (a counting wrapper, not a server log).
-REMOTE_READS = {"bytes": 0, "requests": 0}
+REMOTE_READS = {"token_bytes": 0, "other_bytes": 0, "requests": 0}
 
 # Two needed token runs closer than this many bytes are fetched as one range: fewer
-# requests for a few wasted bytes.
-_MERGE_GAP_BYTES = 4096
+# requests for a few bytes read twice (about one 128-token window).
+_MERGE_GAP_BYTES = 256
 
 
 def read_manifest(prepared_dir: fs.PathLike) -> dict:
@@ -60,10 +61,10 @@ def read_manifest(prepared_dir: fs.PathLike) -> dict:
     return manifest
 
 
-def _fetch(path, start: int | None = None, end: int | None = None) -> bytes:
-    """Bytes [start, end) of an object, counted in REMOTE_READS."""
+def _fetch(path, start: int | None = None, end: int | None = None, kind="other") -> bytes:
+    """Bytes [start, end) of an object, counted in REMOTE_READS[f"{kind}_bytes"]."""
     data = fs.remote_fs(path).cat_file(os.fspath(path).split("://", 1)[1], start, end)
-    REMOTE_READS["bytes"] += len(data)
+    REMOTE_READS[f"{kind}_bytes"] += len(data)
     REMOTE_READS["requests"] += 1
     return data
 
@@ -81,7 +82,10 @@ class RemoteNpy:
 
     def __init__(self, path):
         self.path, self.key = path, os.fspath(path).split("://", 1)[1]
-        head = io.BytesIO(_fetch(path, 0, 4096))
+        head = _fetch(path, 0, 128)  # numpy pads a 1-D header to 128 bytes; else read more
+        length = int.from_bytes(head[8:10] if head[6] == 1 else head[8:12], "little")
+        end = length + (10 if head[6] == 1 else 12)
+        head = io.BytesIO(head if end <= len(head) else _fetch(path, 0, end))
         version = np.lib.format.read_magic(head)
         read_header = {(1, 0): np.lib.format.read_array_header_1_0}
         shape, _, self.dtype = read_header.get(version, np.lib.format.read_array_header_2_0)(head)
@@ -100,7 +104,7 @@ class RemoteNpy:
             if stop <= start:
                 return np.zeros(0, self.dtype)
             item = self.dtype.itemsize
-            data = _fetch(self.path, self.offset + start * item, self.offset + stop * item)
+            data = _fetch(self.path, self.offset + start * item, self.offset + stop * item, "token")
             return np.frombuffer(data, self.dtype)
         return self.take(np.asarray(key))
 
@@ -122,7 +126,7 @@ class RemoteNpy:
             (self.offset + starts * item).tolist(),
             (self.offset + ends * item).tolist(),
         )
-        REMOTE_READS["bytes"] += sum(len(c) for c in chunks)
+        REMOTE_READS["token_bytes"] += sum(len(c) for c in chunks)
         REMOTE_READS["requests"] += len(chunks)
         buffer = np.frombuffer(b"".join(chunks), self.dtype)
         base = np.concatenate([[0], np.cumsum(ends - starts)])

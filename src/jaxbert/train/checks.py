@@ -7,6 +7,7 @@ that starts. Each failure is one UserError naming the key; nothing here touches 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +103,19 @@ def _check_data(cfg: Any) -> None:
 
 def prepared_tokenizer(cfg: Any) -> dict:
     """The prepared data's manifest entry for its tokenizer (vocab size, sha256)."""
-    manifest = Path(cfg.data.prepared_dir) / "manifest.json"
+    from jaxbert import fs
+
     if not cfg.data.prepared_dir:
         raise UserError("config.data.prepared_dir is empty: run `jaxbert data prepare` first")
-    if not manifest.is_file():
+    path = fs.as_path(cfg.data.prepared_dir) / "manifest.json"  # may be gs://
+    manifest = os.path.join(cfg.data.prepared_dir, "manifest.json")  # as the user gave it
+    if not path.is_file():
         raise UserError(
             f"{manifest} not found: config.data.prepared_dir must be the output of "
             "`jaxbert data prepare` (an interrupted prepare leaves no manifest)"
         )
     try:
-        return json.loads(manifest.read_text())["tokenizer"]
+        return json.loads(path.read_text())["tokenizer"]
     except (json.JSONDecodeError, KeyError) as e:
         raise UserError(f"{manifest}: not a jaxbert manifest ({e})") from None
 
@@ -144,7 +148,7 @@ def _check_same_tokenizer(path: str, data_tok: dict, prepared_dir: str) -> None:
         raise UserError(
             f"config.tokenizer={path} is not the tokenizer {prepared_dir} was prepared with "
             f"({tok.vocab_size} vs {data_tok['vocab_size']} tokens, different files); use "
-            f"--config.tokenizer={Path(prepared_dir) / 'tokenizer'}"
+            f"--config.tokenizer={prepared_dir.rstrip('/')}/tokenizer"
         )
 
 
