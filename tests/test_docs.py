@@ -102,18 +102,41 @@ def parse_error(argv: list[str]) -> str | None:
     return f"not config overrides: {' '.join(bad)}" if bad else None
 
 
+def anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors of a Markdown page: lower case, punctuation dropped,
+    spaces to hyphens, repeats numbered."""
+    seen: dict[str, int] = {}
+    for line in prose(page.read_text(encoding="utf-8")).splitlines():
+        if m := re.match(r"^#{1,6}\s+(.*?)\s*#*$", line):
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-")
+            n = seen.get(slug, 0)
+            seen[slug] = n + 1
+            yield slug if n == 0 else f"{slug}-{n}"
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_rel)
 def test_every_relative_link_resolves(page):
-    """Each relative link or image in a page names a file or directory of the repository."""
+    """Each relative link or image in a page names a file or directory of the repository,
+    and a `#anchor` into a Markdown page names one of its headings."""
     broken = []
     for m in LINK.finditer(prose(page.read_text(encoding="utf-8"))):
-        target = (m.group(1) or m.group(2)).split("#")[0]
-        if not target or re.match(r"^[a-z][a-z0-9+.-]*:", target):
-            continue  # an anchor in the page, or an absolute URL
-        path = (page.parent / target).resolve()
+        target, _, anchor = (m.group(1) or m.group(2)).partition("#")
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+            continue  # an absolute URL
+        path = (page.parent / target).resolve() if target else page
         if not path.exists() or not path.is_relative_to(REPO):
             broken.append(target)
+        elif anchor and path.suffix == ".md" and anchor not in set(anchors(path)):
+            broken.append(f"{target}#{anchor}")
     assert not broken, f"{_rel(page)}: broken links {broken}"
+
+
+def test_every_docs_page_is_linked_from_the_front_page():
+    """A page nobody can reach from README.md does not exist for a new user."""
+    readme = prose((REPO / "README.md").read_text(encoding="utf-8"))
+    linked = {(m.group(1) or m.group(2)).partition("#")[0] for m in LINK.finditer(readme)}
+    missing = [_rel(p) for p in (REPO / "docs").glob("*.md") if _rel(p) not in linked]
+    assert not missing, f"README.md links none of {sorted(missing)}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_rel)
@@ -152,3 +175,17 @@ def test_the_committed_pages_match_their_results_files():
     spec.loader.exec_module(report)
     stale = report.run(check=True)
     assert not stale, f"run `make report`: {[_rel(p) for p in stale]} differ"
+
+
+def test_heading_anchors_follow_github(tmp_path):
+    """Anchors as GitHub makes them: punctuation dropped, spaces to hyphens, code kept,
+    a repeated heading numbered; headings inside code blocks are not headings."""
+    page = tmp_path / "p.md"
+    page.write_text(
+        "# Pretrained vs scratch\n## `make pretrain`: the α run\n```\n# no\n```\n# Pretrained vs scratch\n"
+    )
+    assert list(anchors(page)) == [
+        "pretrained-vs-scratch",
+        "make-pretrain-the-α-run",
+        "pretrained-vs-scratch-1",
+    ]
