@@ -113,6 +113,11 @@ def tables(results_dir: Path) -> dict[str, str]:
             f"\nPretrained checkpoint: `{checkpoint}`; {data['seeds']} seeds, "
             f"{data['epochs']} epochs; mean ± std over seeds of the best lr on dev (×100)."
         )
+        if "--merge" in data.get("command", ""):
+            note += (
+                " Assembled from per-arm runs joined with `quality.py --merge`; the file's "
+                "`command` field lists them."
+            )
         out[name] = (
             render(data, scratch_label)
             + "\n"
