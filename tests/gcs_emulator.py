@@ -23,6 +23,30 @@ import pytest
 
 BUCKET = "jaxbert-test"
 
+# The emulator as a server process, with one gap filled: real GCS sends an object's
+# generation in an `x-goog-generation` header on every download, and tensorstore (orbax's
+# OCDBT manifests) refuses a read without it ("Malformed StorageGeneration").
+_SERVER = """
+import sys
+from gcp_storage_emulator.handlers import objects
+
+_download = objects.download
+
+def download(request, response, storage, *args, **kwargs):
+    _download(request, response, storage, *args, **kwargs)
+    try:
+        params = request.params
+        obj = storage.get_file_obj(params["bucket_name"], params["object_id"])
+    except Exception:
+        return
+    response["x-goog-generation"] = str(obj["generation"])
+    response["x-goog-metageneration"] = str(obj.get("metageneration", "1"))
+
+objects.download = download
+from gcp_storage_emulator.__main__ import main
+sys.exit(main())
+"""
+
 
 def emulator_env(port: int) -> dict[str, str]:
     """What points gcsfs/epath (STORAGE_EMULATOR_HOST) and tensorstore — which orbax
@@ -57,7 +81,7 @@ def running_emulator(bucket: str = BUCKET, log_path: str | None = None):
     """Yields the port of a started in-memory server holding `bucket`; stops it after.
     Raises RuntimeError with the server's output when it does not come up in 30 s."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-c", _SERVER, "start", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--default-bucket", bucket, "--in-memory"]
     cmd += [] if log_path else ["-q"]
     with open(log_path or os.devnull, "w") as out:

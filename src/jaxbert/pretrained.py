@@ -23,6 +23,7 @@ from typing import Any
 
 import ml_collections
 
+from jaxbert import fs
 from jaxbert.errors import UserError
 
 _TOKENIZER_CANDIDATES = ("tokenizer", "tokenizer.json", "vocab.txt", "tokenizer.model")
@@ -39,7 +40,10 @@ class Pretrained:
 
 
 def resolve_path(path: str | Path) -> Path:
-    """A user-given path, `~` expanded; relative paths are from the working directory."""
+    """A user-given path, `~` expanded; relative paths are from the working directory.
+    A bucket URL (gs://…) becomes an epath.Path, which has the same API and keeps `//`."""
+    if fs.is_remote(path):
+        return fs.as_path(path)
     return Path(path).expanduser()
 
 
@@ -60,11 +64,17 @@ def _run_dir(path: Path) -> Path:
 
 
 def _run_config(path: Path) -> dict:
-    """The config.json a jaxbert run (or its checkpoints/ dir) recorded, or {}."""
+    """The config.json a jaxbert run (or its checkpoints/ dir) recorded, else the config
+    saved with its newest checkpoint (all a bucket holds when output_dir was local), or {}."""
+    from jaxbert import checkpoint
+
     config = _run_dir(path) / "config.json"
     try:
-        return json.loads(config.read_text()) if config.is_file() else {}
-    except (OSError, json.JSONDecodeError):
+        if config.is_file():
+            return json.loads(config.read_text())
+        steps = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        return checkpoint.read_config(steps).to_dict() if checkpoint.step_dirs(steps) else {}
+    except (OSError, ValueError):  # json.JSONDecodeError and UserError are ValueErrors
         return {}
 
 
@@ -80,6 +90,18 @@ def _run_tokenizer(path: Path, run_config: dict) -> Path | None:
         if (run_dir / name).exists():
             return run_dir / name
     return None
+
+
+def find_tokenizer(path: str | Path) -> Path | None:
+    """The tokenizer belonging to a checkpoint directory (any kind `load_pretrained`
+    reads), or None."""
+    path = resolve_path(path)
+    return _hf_tokenizer(path) if is_hf_dir(path) else _run_tokenizer(path, _run_config(path))
+
+
+def run_config(path: str | Path) -> dict:
+    """The config.json recorded by the jaxbert run `path` belongs to, or {}."""
+    return _run_config(resolve_path(path))
 
 
 def _hf_tokenizer(path: Path) -> Path | None:
