@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Copy this checkout (tracked files) to every worker, install Python 3.11 + jax[tpu] there,
-# and copy the prepared corpus from $BUCKET/prepared/ to each worker's local disk.
+# Copy this checkout (tracked files) to every worker and install Python 3.11 + jax[tpu] there.
 #   BUCKET=gs://my-bucket launch/tpu/install.sh
-# Make the data first (locally) and upload it: `gcloud storage cp -r runs/wiki/prepared $BUCKET/`.
-# PREPARED_DIR: where the config expects the prepared data [runs/wiki/prepared];
-# SKIP_DATA=1 skips the copy. DRY_RUN=1 prints the commands.
+# The prepared corpus stays in the bucket: run.sh points data.prepared_dir at $BUCKET/prepared
+# and each host reads only its own documents' shards from there (docs/object-storage.md), so
+# nothing is copied. Make the data first (locally) and upload it:
+# `jaxbert data prepare ... --out $BUCKET/prepared` (or `gcloud storage cp -r DIR $BUCKET/prepared`).
+# LOCAL_COPY=1 (small corpora only: every worker gets the whole corpus) also rsyncs
+# $BUCKET/prepared to PREPARED_DIR [runs/wiki/prepared] on each worker's disk; then run.sh
+# needs LOCAL_COPY=1 too. DRY_RUN=1 prints the commands.
 # shellcheck source=launch/tpu/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 need_bucket
@@ -22,6 +25,6 @@ setup+=" && cd ~/$REMOTE_DIR && python3.11 -m venv .venv"
 setup+=" && .venv/bin/pip install -q -r requirements-tpu.txt && .venv/bin/pip install -q --no-deps -e ."
 on_all_workers "$setup"
 
-if [[ ${SKIP_DATA:-0} != 1 ]]; then
+if [[ ${LOCAL_COPY:-0} == 1 ]]; then
   on_all_workers "mkdir -p ~/$REMOTE_DIR/$PREPARED_DIR && gcloud storage rsync -r $BUCKET/prepared ~/$REMOTE_DIR/$PREPARED_DIR"
 fi

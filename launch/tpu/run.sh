@@ -8,12 +8,18 @@
 # MESH=data,fsdp,tensor (e.g. 1,-1,1 for FSDP) overrides the config's mesh. The processes run
 # detached (nohup) and log to ~/jaxbert/train.log on each worker: launch/tpu/logs.sh follows it.
 # FOREGROUND=1 keeps the ssh session attached instead. DRY_RUN=1 prints the commands.
+# The training data is read from $BUCKET/prepared, each host its contiguous block of documents
+# (data.host_documents=contiguous); LOCAL_COPY=1 reads the config's own prepared_dir instead
+# (the copy install.sh LOCAL_COPY=1 made on every worker's disk).
 # shellcheck source=launch/tpu/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 need_bucket
 
 args=("--config.output_dir=runs/$RUN_NAME" "--config.checkpoint.directory=$BUCKET/runs/$RUN_NAME/checkpoints"
   "--config.distributed.mode=on")
+if [[ ${LOCAL_COPY:-0} != 1 ]]; then
+  args+=("--config.data.prepared_dir=$BUCKET/prepared" "--config.data.host_documents=contiguous")
+fi
 if [[ -n ${MESH:-} ]]; then
   IFS=, read -r mesh_data mesh_fsdp mesh_tensor <<<"$MESH"
   args+=("--config.mesh.data=$mesh_data" "--config.mesh.fsdp=$mesh_fsdp" "--config.mesh.tensor=$mesh_tensor")

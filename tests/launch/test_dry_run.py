@@ -111,20 +111,24 @@ def test_create_spot(fakes):
 
 
 def test_install_copies_to_every_worker(fakes):
-    """install.sh scp's the source to --worker=all, installs requirements-tpu.txt in a venv
-    on every worker, and syncs the prepared data from the bucket."""
+    """install.sh scp's the source to --worker=all and installs requirements-tpu.txt in a
+    venv on every worker; the prepared corpus stays in the bucket unless LOCAL_COPY=1."""
     out, _ = fakes(TPU / "install.sh", dry_run=True)
     cmds = printed(out)
     assert cmds[0][:3] == ["git", "-C", str(REPO)]
-    scp, setup, data = cmds[1:]
+    scp, setup = cmds[1:]
     assert scp[:5] == ["gcloud", "compute", "tpus", "tpu-vm", "scp"]
     assert "bert-pod:jaxbert-src.tar.gz" in scp
-    for cmd in (scp, setup, data):
+    for cmd in (scp, setup):
         assert "--worker=all" in cmd and "--project=my-proj" in cmd
     assert "pip install -q -r requirements-tpu.txt" in remote_command(setup)
-    assert "gcloud storage rsync -r gs://my-bucket/prepared" in remote_command(data)
+    assert "rsync" not in out
     _, calls = fakes(TPU / "install.sh")
     assert [c["argv"] for c in calls] == cmds[1:]  # git archive is real, not gcloud
+    out, _ = fakes(TPU / "install.sh", dry_run=True, LOCAL_COPY="1")
+    data = printed(out)[-1]
+    assert "--worker=all" in data
+    assert "gcloud storage rsync -r gs://my-bucket/prepared" in remote_command(data)
 
 
 def test_run_starts_make_target_on_all_workers(fakes):
@@ -145,6 +149,8 @@ def test_run_starts_make_target_on_all_workers(fakes):
     )
     assert "--config.distributed.mode=on" in args
     assert "--config.mesh.fsdp=-1" in args and "--config.train.grad_accum_steps=8" in args
+    assert "--config.data.prepared_dir=gs://my-bucket/prepared" in args  # read in place
+    assert "--config.data.host_documents=contiguous" in args
     _, calls = fakes(TPU / "run.sh", "--config.train.grad_accum_steps=8", MESH="1,-1,1")
     assert [c["argv"] for c in calls] == [cmd]
 
