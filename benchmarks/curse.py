@@ -5,11 +5,11 @@ One shared 8k sentencepiece vocabulary (sentences drawn with α = 0.7 from Engli
 first 20 files of the Wikipedia extract, 6.5M tokens — German, Korean, Vietnamese,
 Chinese and Turkish Wikipedia), the recipe that leaves the unigram plateau
 (`configs/pretrain/cpu_wiki.py`: MLM on packed text, 40% masking, two local heads per
-layer) at batch 16 × 128 tokens, lr 2e-3, 10% warmup then linear decay. Targets: English
+layer) at cpu_smoke's batch 16 × 128 tokens, lr 2e-3, 1/8 warmup then linear decay. Targets: English
 (high-resource: 6.5M tokens, never repeated here) and Turkish (low-resource: 0.33M tokens,
-seen ~5 times by an 800-step run). Conditions per target:
+seen ~10 times by a 1,600-step run). Conditions per target:
 
-- `alone`: N = 800 steps on the target only (1.6M target tokens);
+- `alone`: N = 1,600 steps on the target only (3.3M target tokens);
 - `+2` / `+5`: the two largest other corpora / all five others added, in two budgets:
   - `fixed_target` (Chang et al. 2023: the target's own tokens held, steps grow with the
     added data): the target keeps a 1/2 share, the added languages split the other 1/2,
@@ -48,7 +48,10 @@ LANGS = ("en", "de", "ko", "vi", "zh", "tr")
 # The two largest other corpora (prepared token counts: en 6.5M, de 4.8M, ko 1.0M).
 PLUS2 = {"en": ("de", "ko"), "tr": ("en", "de")}
 VOCAB = 8000
-N = 800  # steps of the `alone` run: 800 × 16 × 128 = 1.6M target tokens
+# Steps of the `alone` run: 1,600 × 16 × 128 = 3.3M target tokens, the cpu_smoke budget that
+# leaves the plateau. 800 did not: tr alone stayed at 0.052 (its top-1 unigram share) and
+# en alone at 0.11 through step 800 (runs/curse/pilot_800/, 2026-12-07).
+N = 1600
 BATCH = 16
 SEQ = 128
 SINGLE_CORE = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
@@ -133,7 +136,7 @@ def point(target: str, condition: str, budget: str, capacity: str, seed: int) ->
         "train.num_steps": steps,
         "train.eval_every": steps // 4,
         "checkpoint.every_steps": steps // 4,
-        "optimizer.warmup_steps": steps // 10,
+        "optimizer.warmup_steps": steps // 8,  # cpu_smoke: 200 of 1,600
     }
     return {"name": name, "target": target, "condition": condition, "budget": budget,
             "capacity": capacity, "seed": seed, "steps": steps, "target_share": share,
@@ -141,26 +144,24 @@ def point(target: str, condition: str, budget: str, capacity: str, seed: int) ->
 
 
 def plan() -> list[dict]:
-    """Most telling points first, so a cut-off grid is still a result: tiny alone vs +5
-    (both budgets, both targets, both seeds), then mini for English alone vs +5 at the
-    held target budget (does capacity shrink the hurt), then tiny +2, then mini Turkish."""
+    """Most telling points first, so a cut-off grid is still a result: tiny alone vs +5 at
+    the fixed total budget (both targets, seed 0 then 1), then +5 at the held target
+    budget (2N steps each), then +2, then mini (~4.2x the step time)."""
     out = []
     for seed in (0, 1):
         for target in ("tr", "en"):
             out.append(point(target, "alone", "both", "tiny", seed))
-            out += [point(target, "+5", b, "tiny", seed) for b in ("fixed_total", "fixed_target")]
+            out.append(point(target, "+5", "fixed_total", "tiny", seed))
     for seed in (0, 1):
-        out.append(point("en", "alone", "both", "mini", seed))
-        out.append(point("en", "+5", "fixed_target", "mini", seed))
+        out += [point(t, "+5", "fixed_target", "tiny", seed) for t in ("tr", "en")]
+    for budget in ("fixed_total", "fixed_target"):
+        for seed in (0, 1):
+            out += [point(t, "+2", budget, "tiny", seed) for t in ("tr", "en")]
     for seed in (0, 1):
-        for target in ("tr", "en"):
-            out += [point(target, "+2", b, "tiny", seed) for b in ("fixed_total", "fixed_target")]
-    for seed in (0, 1):
-        out.append(point("tr", "alone", "both", "mini", seed))
-        out.append(point("tr", "+5", "fixed_target", "mini", seed))
-    for seed in (0, 1):
-        out.append(point("en", "+5", "fixed_total", "mini", seed))
-        out.append(point("tr", "+5", "fixed_total", "mini", seed))
+        for target in ("en", "tr"):
+            out.append(point(target, "alone", "both", "mini", seed))
+            out.append(point(target, "+5", "fixed_target", "mini", seed))
+            out.append(point(target, "+5", "fixed_total", "mini", seed))
     return out
 
 
@@ -238,11 +239,80 @@ def run(p: dict) -> None:
           f"left_plateau {row['left_plateau']}, {row['wall_s_this_call']}s", flush=True)  # fmt: skip
 
 
+def figure(results: dict, out: Path) -> None:
+    """Top: final held-out target accuracy per condition (a dot per seed, hollow when the
+    run stayed on the plateau; line through the mean of those that left it). Bottom: the
+    seed-0 curves against the target tokens seen, so the held-target runs line up."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    xs = {"alone": 0, "+2": 1, "+5": 2}
+    style = {"fixed_target": ("tab:blue", "target tokens held"),
+             "fixed_total": ("tab:orange", "total tokens held")}  # fmt: skip
+    for col, target in enumerate(("en", "tr")):
+        ax, curve_ax = axes[0][col], axes[1][col]
+        rows = [r for r in results.values() if r["target"] == target and r.get("complete")]
+        for cap, marker in (("tiny", "o"), ("mini", "s")):
+            alone = [r for r in rows if r["capacity"] == cap and r["condition"] == "alone"]
+            for budget, (color, label) in style.items():
+                pts = [r for r in rows if r["capacity"] == cap and r["budget"] == budget]
+                pts = alone + pts
+                for r in pts:
+                    face = color if r["left_plateau"] else "none"
+                    ax.scatter(xs[r["condition"]] + 0.04 * (r["seed"] - 0.5), r["mlm_accuracy"],
+                               marker=marker, facecolors=face, edgecolors=color)  # fmt: skip
+                means = sorted(
+                    (xs[c], float(np.mean(v)))
+                    for c in xs
+                    if (
+                        v := [
+                            r["mlm_accuracy"]
+                            for r in pts
+                            if r["condition"] == c and r["left_plateau"]
+                        ]
+                    )  # fmt: skip
+                )
+                if len(means) > 1:
+                    ax.plot(*zip(*means), color=color, marker=marker, alpha=0.6,
+                            label=f"{cap}, {label}")  # fmt: skip
+            for r in rows:
+                if r["capacity"] == cap and r["seed"] == 0 and r["curve"]:
+                    color = style.get(r["budget"], ("k", ""))[0]
+                    share = r["target_share"]
+                    x = [e["step"] * share * BATCH * SEQ / 1e6 for e in r["curve"]]
+                    y = [e["mlm_accuracy"] for e in r["curve"]]
+                    ls = {"alone": "-", "+2": "--", "+5": ":"}[r["condition"]]
+                    curve_ax.plot(x, y, ls, color=color, marker=marker, ms=3,
+                                  label=f"{cap} {r['condition']} {r['budget']}")  # fmt: skip
+        plateau = plateau_accuracy(target)
+        for a in (ax, curve_ax):
+            a.axhline(plateau + MARGIN, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(list(xs.values()), ["alone", "+2 languages", "+5 languages"])
+        ax.set_title(f"target {target}: held-out MLM accuracy (dots: seeds)")
+        ax.legend(fontsize=7)
+        curve_ax.set_xlabel(f"{target} tokens seen (M)")
+        curve_ax.set_ylabel("held-out MLM accuracy")
+        curve_ax.set_title(f"{target}, seed 0 (dashed grey: plateau + {MARGIN})")
+        curve_ax.legend(fontsize=6)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--collect", action="store_true", help="rebuild curse.json from run dirs")
     ap.add_argument("--list", action="store_true", help="print the plan and stop")
+    ap.add_argument("--figure", type=Path, help="draw the figure (docs/img/curse.png) and stop")
     args = ap.parse_args()
+    if args.figure:
+        figure(json.loads(RESULTS.read_text()), args.figure)
+        return 0
     if args.list:
         for p in plan():
             print(p["name"], p["steps"], p["target_share"])

@@ -1,0 +1,76 @@
+"""The curse-of-multilinguality grid (benchmarks/curse.py): a target alone vs with 2 or 5
+other languages added, at a held target budget and at a held total budget."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from benchmarks.tables._format import load, not_measured, source, table
+
+COMMAND = "taskset -c 1 python benchmarks/curse.py"
+MACHINE = "the 2-core CPU machine, one core (taskset -c 1) beside five other jobs"
+CONDITIONS = (
+    ("alone", "both"),
+    ("+2", "fixed_target"),
+    ("+5", "fixed_target"),
+    ("+2", "fixed_total"),
+    ("+5", "fixed_total"),
+)
+BUDGET = {"both": "–", "fixed_target": "target held", "fixed_total": "total held"}
+
+
+def points(runs: dict) -> dict[tuple, list[dict]]:
+    """Complete runs grouped by (capacity, target, condition, budget), seeds in order."""
+    out: dict[tuple, list[dict]] = {}
+    for row in sorted(runs.values(), key=lambda r: r["seed"]):
+        if row.get("complete"):
+            key = (row["capacity"], row["target"], row["condition"], row["budget"])
+            out.setdefault(key, []).append(row)
+    return out
+
+
+def mean_left(rows: list[dict]) -> float | None:
+    """Mean held-out accuracy over the seeds that left the plateau (stuck runs are
+    reported, not averaged in)."""
+    accs = [r["mlm_accuracy"] for r in rows if r["left_plateau"]]
+    return statistics.fmean(accs) if accs else None
+
+
+def _cells(rows: list[dict], alone: float | None) -> list[str]:
+    seeds = " / ".join(
+        f"{r['mlm_accuracy']:.3f}" + ("" if r["left_plateau"] else " (stuck)") for r in rows
+    )
+    m = mean_left(rows)
+    delta = "–" if m is None or alone is None else f"{m - alone:+.3f}"
+    spread = max(r["mlm_accuracy"] for r in rows) - min(r["mlm_accuracy"] for r in rows)
+    loss = statistics.fmean(r["mlm_loss"] for r in rows)
+    left = f"{sum(bool(r['left_plateau']) for r in rows)}/{len(rows)}"
+    return [seeds, "–" if m is None else f"{m:.3f}", delta, f"{spread:.3f}", f"{loss:.3f}", left]
+
+
+def grid(results_dir: Path) -> str:
+    runs = load(results_dir, "curse.json")
+    if not runs:
+        return not_measured(COMMAND)
+    by = points(runs)
+    rows = []
+    for capacity in ("tiny", "mini"):
+        for target in ("en", "tr"):
+            alone = mean_left(by.get((capacity, target, "alone", "both"), []))
+            for condition, budget in CONDITIONS:
+                got = by.get((capacity, target, condition, budget))
+                if not got:
+                    continue
+                r = got[0]
+                head = [capacity, target, condition, BUDGET[budget], f"{r['steps']:,}"]
+                head += [f"{r['target_share']:.2f}", f"{r['target_tokens_seen'] / 1e6:.2f}M"]
+                rows.append(head + _cells(got, alone))
+    header = ["model", "target", "added", "budget", "steps", "target share", "target tokens"]
+    header += ["held-out MLM acc (seed 0 / 1)", "mean", "Δ vs alone", "seed spread"]
+    header += ["loss (mean)", "left plateau"]
+    return table(header, rows) + "\n" + source(COMMAND, MACHINE, None, ["curse.json"])
+
+
+def tables(results_dir: Path) -> dict[str, str]:
+    return {"curse_grid": grid(results_dir)}
