@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import re
 import shutil
 import sys
 import types
@@ -24,7 +25,12 @@ from jaxbert.cli import tools as cli_tools
 from jaxbert.errors import UserError
 from jaxbert.model.config import model_config
 from jaxbert.model.encoder import BertEncoder
-from jaxbert.model.heads import BertForPreTraining
+from jaxbert.model.heads import (
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+)
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "hf_tiny_bert"
 TOLERANCE = 1e-5
@@ -262,7 +268,7 @@ def test_wrong_shape_and_unexpected_tensor_are_named_together(tmp_path):
     the file and both tensors."""
     tensors = fixture_tensors()
     tensors["bert.encoder.layer.0.intermediate.dense.weight"] = np.zeros((36, 32), np.float32)
-    tensors["classifier.weight"] = np.zeros((2, 32), np.float32)
+    tensors["bert.extra.weight"] = np.zeros((2, 32), np.float32)
     path = write_checkpoint(tmp_path / "ckpt", tensors)
     with pytest.raises(UserError) as e:
         convert.load_hf_checkpoint(path)
@@ -270,7 +276,7 @@ def test_wrong_shape_and_unexpected_tensor_are_named_together(tmp_path):
     assert "model.safetensors" in message
     assert "bert.encoder.layer.0.intermediate.dense.weight has shape [36, 32]" in message
     assert "expected [37, 32]" in message
-    assert "unexpected tensor classifier.weight" in message
+    assert "unexpected tensor bert.extra.weight" in message
 
 
 def test_untied_decoder_is_rejected(tmp_path):
@@ -334,6 +340,7 @@ def test_cli_converts_both_ways(tmp_path, monkeypatch, loaded):
     stub = types.ModuleType("jaxbert.checkpoint")
     stub.save_params = lambda path, params, cfg: store.__setitem__(str(path), (cfg, params))
     stub.load_params = lambda path: store[str(path)]
+    stub.step_dirs = lambda path: []  # no run config to find beside the stored params
     monkeypatch.setitem(sys.modules, "jaxbert.checkpoint", stub)
     parser = argparse.ArgumentParser()
     cli_tools.add_parsers(parser.add_subparsers(dest="command"))
@@ -347,3 +354,143 @@ def test_cli_converts_both_ways(tmp_path, monkeypatch, loaded):
     written = load_file(tmp_path / "hf" / "model.safetensors")
     for name, value in fixture_tensors().items():
         assert np.array_equal(written[name], value), name
+
+
+# ------------------------------------------------- export of every kind of run
+
+TASK_MODELS = {
+    "BertForMaskedLM": lambda cfg: BertForPreTraining(cfg, nsp=False),
+    "BertForSequenceClassification": lambda cfg: BertForSequenceClassification(cfg, 3),
+    "BertForTokenClassification": lambda cfg: BertForTokenClassification(cfg, 9),
+    "BertForQuestionAnswering": lambda cfg: BertForQuestionAnswering(cfg),
+}
+TASK_KIND = {"BertForSequenceClassification": "sequence", "BertForTokenClassification": "token"}
+
+
+def _tiny_task_model(arch):
+    cfg = model_config("tiny", vocab_size=40, hidden_size=16, num_heads=2, intermediate_size=24,
+                       max_position_embeddings=16, num_layers=2)  # fmt: skip
+    model = TASK_MODELS[arch](cfg)
+    ids = np.array([[2, 7, 9, 11, 3, 0], [2, 5, 3, 8, 12, 3]], np.int32)
+    mask, seg = (ids > 0).astype(np.int32), np.zeros_like(ids)
+    params = nn.unbox(model.init(jax.random.key(1), ids, mask, seg))["params"]
+    params = jax.tree_util.tree_map(lambda x: np.asarray(x) + 0.01, params)  # no zero biases
+    return cfg, model, params, (ids, mask, seg)
+
+
+@pytest.mark.parametrize("arch", list(TASK_MODELS))
+def test_every_run_kind_exports_as_its_class_and_reloads_with_the_same_logits(tmp_path, arch):
+    """MLM-only pretraining and fine-tuned classifier / tagger / span-QA params export as
+    the matching transformers class (config.architectures, id2label for classifiers) and,
+    read back from the files, give the same logits within 1e-5."""
+    cfg, model, params, args = _tiny_task_model(arch)
+    labels = [f"L{i}" for i in range(9)] if arch == "BertForTokenClassification" else None
+    got = convert.save_hf_checkpoint(params, cfg, tmp_path / "hf", task_kind=TASK_KIND.get(arch, ""),
+                                     labels=labels)  # fmt: skip
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert got == arch and config["architectures"] == [arch]
+    if arch == "BertForTokenClassification":
+        assert config["id2label"]["8"] == "L8" and config["label2id"]["L0"] == 0
+    if arch == "BertForSequenceClassification":
+        assert config["id2label"] == {"0": "LABEL_0", "1": "LABEL_1", "2": "LABEL_2"}
+    _, params2 = convert.load_hf_checkpoint(tmp_path / "hf")
+    before = model.apply({"params": params}, *args)
+    after = model.apply({"params": params2}, *args)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after), strict=True
+    ):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=0)
+
+
+def test_a_classifier_without_its_task_kind_is_refused(tmp_path):
+    """Sequence and token classifiers have the same tensors: exporting one without saying
+    which is an error, not a guess."""
+    cfg, _, params, _ = _tiny_task_model("BertForSequenceClassification")
+    with pytest.raises(UserError, match="classify sequences or tokens"):
+        convert.save_hf_checkpoint(params, cfg, tmp_path / "hf")
+    assert not list(tmp_path.iterdir())
+
+
+def _finetune_run(tmp_path, task="mrpc", **config):
+    """A directory laid out as `jaxbert finetune` leaves it: config.json, best_params/
+    with the tokenizer (a tokenizer.json made in the test) beside the params."""
+    from jaxbert.checkpoint import save_params
+    from tests.fixtures.hf_tokenizer import make as hf_make
+
+    arch = "BertForTokenClassification" if task == "conll2003" else "BertForSequenceClassification"
+    cfg, model, params, args = _tiny_task_model(arch)
+    if task == "mrpc":
+        params["classifier"] = {k: v[..., :2] for k, v in params["classifier"].items()}
+        model = BertForSequenceClassification(cfg, 2)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"task": task, "mode": "full", **config}))
+    save_params(run / "best_params", params, cfg)
+    hf_make.tokenizer_json(run / "best_params" / "tokenizer", lowercase=True)
+    return run, model, params, args
+
+
+def test_cli_exports_a_finetuning_run_with_labels_and_tokenizer(tmp_path, capsys):
+    """`convert jaxbert-to-hf RUN` on a fine-tuning run: the class and id2label from the
+    run's task, the tokenizer as transformers expects it (tokenizer.json, vocab.txt,
+    tokenizer_config.json) encoding as jaxbert does, and the same logits."""
+    from tokenizers import Tokenizer as HF
+
+    from jaxbert import cli
+    from jaxbert.data.tokenizer import load_tokenizer
+
+    run, model, params, args = _finetune_run(tmp_path)
+    assert cli.main(["convert", "jaxbert-to-hf", str(run), str(tmp_path / "hf")]) == 0
+    assert "BertForSequenceClassification" in capsys.readouterr().out
+    hf = tmp_path / "hf"
+    config = json.loads((hf / "config.json").read_text())
+    assert config["id2label"] == {"0": "0", "1": "1"}
+    names = {p.name for p in hf.iterdir()}
+    assert {"tokenizer.json", "vocab.txt", "tokenizer_config.json"} <= names
+    assert json.loads((hf / "tokenizer_config.json").read_text())["do_lower_case"] is True
+    text = "The Cat sat on the mat, unaffable!"
+    ours = load_tokenizer(run / "best_params" / "tokenizer").encode(text)
+    assert (
+        HF.from_file(str(hf / "tokenizer.json")).encode(text, add_special_tokens=False).ids == ours
+    )
+    assert load_tokenizer(hf / "vocab.txt").encode(text) == ours  # the slow tokenizer's file
+    _, params2 = convert.load_hf_checkpoint(hf)
+    np.testing.assert_allclose(model.apply({"params": params2}, *args),
+                               model.apply({"params": params}, *args), atol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [({"pooling": "mean"}, "pooling=mean: transformers' BertForSequenceClassification"),
+     ({"mode": "feature"}, "mode=feature .* has no Hugging Face class")],
+)  # fmt: skip
+def test_cli_refuses_runs_transformers_cannot_hold(tmp_path, capsys, config, message):
+    from jaxbert import cli
+
+    run, *_ = _finetune_run(tmp_path, **config)
+    assert cli.main(["convert", "jaxbert-to-hf", str(run), str(tmp_path / "hf")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
+    assert not (tmp_path / "hf").exists()
+
+
+def test_bf16_and_sharded_checkpoints_load(tmp_path, loaded):
+    """bf16 weights (as many Hub models ship) load as float32 of the same values, and a
+    sharded model.safetensors.index.json gives the same params as one file."""
+    import ml_dtypes
+
+    tensors = fixture_tensors()
+    half = {k: v.astype(ml_dtypes.bfloat16) for k, v in tensors.items()}
+    _, params = convert.load_hf_checkpoint(write_checkpoint(tmp_path / "bf16", half))
+    assert_trees_equal(params, convert.load_hf_checkpoint(write_checkpoint(
+        tmp_path / "ref", {k: v.astype(np.float32) for k, v in half.items()}))[1])  # fmt: skip
+    shard = tmp_path / "sharded"
+    shard.mkdir()
+    shutil.copy(FIXTURE / "config.json", shard / "config.json")
+    names = sorted(tensors)
+    weight_map = {}
+    for i, part in enumerate((names[: len(names) // 2], names[len(names) // 2 :])):
+        save_file({k: tensors[k] for k in part}, shard / f"model-{i}.safetensors")
+        weight_map |= {k: f"model-{i}.safetensors" for k in part}
+    (shard / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    assert_trees_equal(convert.load_hf_checkpoint(shard)[1], loaded[1])

@@ -1,8 +1,13 @@
 """Hugging Face BERT checkpoints (config.json + model.safetensors) ⇄ jaxbert params.
 
 So users can take models either way: import a transformers `BertForPreTraining` or bare
-`BertModel` checkpoint to pretrain further or fine-tune here, and export jaxbert params
-so transformers' `BertForPreTraining.from_pretrained(dir)` loads them.
+`BertModel` checkpoint (fp32, fp16 or bf16; one file or a sharded index) to pretrain
+further or fine-tune here, and export every kind of jaxbert run a user would publish so
+transformers' `from_pretrained(dir)` loads it as the matching class (`ARCHITECTURES`):
+pretraining with NSP → `BertForPreTraining`, MLM-only pretraining → `BertForMaskedLM`,
+fine-tuned classifiers / taggers / span-QA → `BertForSequenceClassification` (with
+`id2label`) / `BertForTokenClassification` / `BertForQuestionAnswering`, an encoder alone
+→ `BertModel`; the tokenizer files go along (`data.tokenizer.export_hf_tokenizer`).
 
 The mapping is a table of (HF tensor name, jaxbert param path, transform) built from the
 model config, so loading and saving are the same table read in opposite directions and
@@ -15,6 +20,11 @@ Layouts and conventions:
 - The MLM decoder is tied to the word embeddings in both libraries. transformers'
   `save_pretrained` leaves the tied `cls.predictions.decoder.{weight,bias}` out of the
   file; when present they must equal `word_embeddings` / `cls.predictions.bias`.
+- Task heads (`classifier`, `qa_outputs`) are one dense layer in both libraries, the
+  same tensors for a sequence and a token classifier: which class to export is the
+  caller's `task_kind` (the CLI reads it from the fine-tuning run's config).
+- The pooler is always written (HF's masked-LM, token and QA classes ignore it with a
+  warning), so every export re-imports here bit for bit.
 - A bare `BertModel` checkpoint (or one without `cls.*` tensors) has no pretraining
   heads: the returned params then hold only `bert`, and the heads are left **absent**
   (not initialised), so nothing random is passed off as pretrained. Fine-tuning models
@@ -287,14 +297,34 @@ def _encoder_table(cfg: Any) -> list[_Tensor]:
     return table + _dense("bert.pooler.dense", ("bert", "pooler"), h, h)
 
 
-def _heads_table(cfg: Any) -> list[_Tensor]:
+def _mlm_table(cfg: Any) -> list[_Tensor]:
     h = cfg.hidden_size
     return (
         _dense("cls.predictions.transform.dense", ("mlm", "transform"), h, h)
         + _layer_norm("cls.predictions.transform.LayerNorm", ("mlm", "layer_norm"), h)
         + [_Tensor("cls.predictions.bias", ("mlm", "output_bias"), (cfg.vocab_size,), _same, _same)]
-        + _dense("cls.seq_relationship", ("nsp",), h, 2)
     )
+
+
+def _heads_table(cfg: Any) -> list[_Tensor]:
+    return _mlm_table(cfg) + _dense("cls.seq_relationship", ("nsp",), cfg.hidden_size, 2)
+
+
+# jaxbert's top-level heads (besides `bert`) → the transformers class that holds them.
+ARCHITECTURES = {
+    (): "BertModel",
+    ("mlm", "nsp"): "BertForPreTraining",
+    ("mlm",): "BertForMaskedLM",
+    ("classifier", "sequence"): "BertForSequenceClassification",
+    ("classifier", "token"): "BertForTokenClassification",
+    ("qa_outputs",): "BertForQuestionAnswering",
+}
+TASK_KINDS = ("sequence", "token")
+
+
+def _task_table(name: str, num_labels: int, cfg: Any) -> list[_Tensor]:
+    """`classifier` / `qa_outputs`: a dense layer hidden → labels, same name both sides."""
+    return _dense(name, (name,), cfg.hidden_size, num_labels)
 
 
 # --------------------------------------------------------------------------------------
@@ -458,9 +488,10 @@ def load_hf_checkpoint(
     """Read a HF BERT checkpoint directory → (jaxbert model config, params).
 
     Accepts `BertForPreTraining` names (`bert.…`, `cls.predictions.…`,
-    `cls.seq_relationship.…`) and bare `BertModel` names (`embeddings.…`, `encoder.…`,
-    `pooler.…`). Without `cls.*` tensors the returned params hold only `bert` (heads
-    left absent, see the module docstring). `params` is the tree under "params"
+    `cls.seq_relationship.…`), `BertForMaskedLM`'s, the task heads of `ARCHITECTURES`
+    (`classifier.…`, `qa_outputs.…`) and bare `BertModel` names (`embeddings.…`,
+    `encoder.…`, `pooler.…`). Without head tensors the returned params hold only `bert`
+    (heads left absent, see the module docstring). `params` is the tree under "params"
     (`{"bert": …, "mlm": …, "nsp": …}`), float32 numpy arrays, scanned unless
     `scan_layers=False`; `model_cfg.scan_layers` says which.
     """
@@ -470,8 +501,13 @@ def load_hf_checkpoint(
     tensors, source = _read_weights(directory)
     tensors = _canonical_names(tensors)
     table = _encoder_table(cfg)
-    if any(k.startswith("cls.") for k in tensors):
+    if any(k.startswith("cls.seq_relationship.") for k in tensors):
         table += _heads_table(cfg)
+    elif any(k.startswith("cls.") for k in tensors):  # BertForMaskedLM
+        table += _mlm_table(cfg)
+    for name in ("classifier", "qa_outputs"):  # fine-tuned task heads
+        if f"{name}.weight" in tensors:
+            table += _task_table(name, int(tensors[f"{name}.weight"].shape[0]), cfg)
     params = _match(table, tensors, source)
     return cfg, stack_layers(params) if scan_layers else params
 
@@ -491,16 +527,46 @@ def _plain_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return _map(np.asarray, dict(params))
 
 
-def _hf_tensors(params: Mapping[str, Any], cfg: Any) -> dict[str, np.ndarray]:
-    extra = sorted(set(params) - {"bert", "mlm", "nsp"})
-    if extra or "bert" not in params:
+def architecture(params: Mapping[str, Any], task_kind: str = "") -> str:
+    """The transformers class for these params' heads (`ARCHITECTURES`), or a UserError
+    saying what cannot be exported and why."""
+    heads = tuple(sorted(set(params) - {"bert"}))
+    if "bert" not in params:
         raise UserError(
-            f"cannot export params with top-level keys {sorted(params)}: only the "
-            "encoder ('bert') and pretraining heads ('mlm', 'nsp') have Hugging Face "
-            "BERT names; pass {'bert': params['bert']} to export just the encoder"
+            f"cannot export params with top-level keys {sorted(params)}: no 'bert' encoder"
         )
-    with_heads = "mlm" in params or "nsp" in params
-    table = _encoder_table(cfg) + (_heads_table(cfg) if with_heads else [])
+    if heads == ("classifier",):
+        if task_kind not in TASK_KINDS:
+            raise UserError(
+                "classifier params: say whether they classify sequences or tokens "
+                f"(task_kind one of {TASK_KINDS}); exporting a fine-tuning run's directory "
+                "reads it from the run's config"
+            )
+        heads = ("classifier", task_kind)
+    if heads not in ARCHITECTURES:
+        raise UserError(
+            f"cannot export params with top-level keys {sorted(params)}: Hugging Face BERT "
+            "classes hold the encoder ('bert') with the pretraining heads ('mlm', 'nsp'), "
+            "'mlm' alone, or one task head ('classifier', 'qa_outputs')"
+        )
+    return ARCHITECTURES[heads]
+
+
+def _export_table(params: Mapping[str, Any], cfg: Any) -> list[_Tensor]:
+    table = _encoder_table(cfg)
+    if "nsp" in params:
+        return table + _heads_table(cfg)
+    if "mlm" in params:
+        return table + _mlm_table(cfg)
+    for name in ("classifier", "qa_outputs"):
+        if name in params:
+            kernel = _get(params, (name, "kernel"))
+            table += _task_table(name, int(np.shape(kernel)[-1]) if kernel is not None else 0, cfg)
+    return table
+
+
+def _hf_tensors(params: Mapping[str, Any], cfg: Any) -> dict[str, np.ndarray]:
+    table = _export_table(params, cfg)
     params = unstack_layers(params)
     tensors: dict[str, np.ndarray] = {}
     for entry in table:
@@ -515,10 +581,27 @@ def _hf_tensors(params: Mapping[str, Any], cfg: Any) -> dict[str, np.ndarray]:
                 f"the model config ({entry.hf_name} must be {list(entry.hf_shape)})"
             )
         tensors[entry.hf_name] = array
-    if with_heads:  # written out so any loader finds them, tied or not
+    if "mlm" in params:  # written out so any loader finds them, tied or not
         for tied, owner in _TIED.items():
             tensors[tied] = tensors[owner].copy()
     return tensors
+
+
+def _task_config(arch: str, tensors: Mapping[str, np.ndarray], labels) -> dict[str, Any]:
+    """id2label/label2id (and regression) for a classifier export; {} for other classes."""
+    if "classifier.weight" not in tensors:
+        return {}
+    n = int(tensors["classifier.weight"].shape[0])
+    labels = list(labels) if labels else [f"LABEL_{i}" for i in range(n)]
+    if len(labels) != n:
+        raise UserError(f"{len(labels)} label names given for a classifier with {n} outputs")
+    out: dict[str, Any] = {
+        "id2label": {str(i): str(x) for i, x in enumerate(labels)},
+        "label2id": {str(x): i for i, x in enumerate(labels)},
+    }
+    if arch == "BertForSequenceClassification":
+        out["problem_type"] = "regression" if n == 1 else "single_label_classification"
+    return out
 
 
 def check_hf_target(path: str | os.PathLike, overwrite: bool = False) -> pathlib.Path:
@@ -540,34 +623,48 @@ def save_hf_checkpoint(
     model_cfg: ml_collections.ConfigDict,
     path: str | os.PathLike,
     overwrite: bool = False,
-) -> None:
-    """Write jaxbert params as a HF checkpoint directory (config.json + model.safetensors).
+    *,
+    task_kind: str = "",
+    labels=None,
+    tokenizer: str | os.PathLike | None = None,
+) -> str:
+    """Write jaxbert params as a HF checkpoint directory; returns the transformers class.
 
-    Tensor names are `BertForPreTraining`'s; params without heads write the encoder only
-    (transformers' BertModel loads them; BertForPreTraining would initialise its heads).
-    The files are written into a temporary sibling directory that is renamed into place,
-    so a crash never leaves a half-written checkpoint; an existing non-empty `path` is
-    an error unless `overwrite=True`.
+    The class follows the params' heads (`architecture`; `task_kind` tells a sequence
+    from a token classifier, `labels` name its outputs as id2label). With `tokenizer`,
+    its files go along as transformers expects them (tokenizer.json, vocab.txt,
+    tokenizer_config.json; a sentencepiece model as tokenizer.model). Everything is
+    written into a temporary sibling directory that is renamed into place, so a crash
+    never leaves a half-written checkpoint; an existing non-empty `path` is an error
+    unless `overwrite=True`.
     """
     from safetensors.numpy import save_file
 
     target = check_hf_target(path, overwrite)
     hf_config = model_config_to_hf_config(model_cfg)
-    tensors = _hf_tensors(_plain_params(params), model_cfg)
-    if "cls.predictions.bias" not in tensors:
-        hf_config["architectures"] = ["BertModel"]
+    params = _plain_params(params)
+    arch = architecture(params, task_kind)
+    tensors = _hf_tensors(params, model_cfg)
+    hf_config["architectures"] = [arch]
+    hf_config |= _task_config(arch, tensors, labels)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         (tmp / CONFIG_FILE).write_text(json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
         save_file(tensors, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
+        if tokenizer is not None:
+            from jaxbert.data.tokenizer import export_hf_tokenizer
+
+            export_hf_tokenizer(tokenizer, tmp, int(model_cfg.max_position_embeddings))
         # mkdtemp and safetensors create owner-only files; a checkpoint is meant to be shared.
-        os.chmod(tmp / WEIGHTS_FILE, 0o644)
+        for f in tmp.iterdir():
+            os.chmod(f, 0o644)
         os.chmod(tmp, 0o755)
         _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return arch
 
 
 def _replace_dir(new: pathlib.Path, target: pathlib.Path) -> None:

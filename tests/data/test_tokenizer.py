@@ -364,3 +364,27 @@ def test_copy_tokenizer_files_brings_the_casing_along(tmp_path):
     again = tokenizer.load_tokenizer(tmp_path / "dst")
     assert not again.lowercase
     assert again.encode("Hello World") == [again.token_to_id("Hello"), again.unk_id]
+
+
+@pytest.mark.parametrize("kind", ["sentencepiece", "vocab.txt", "tokenizer.json"])
+def test_export_hf_tokenizer_encodes_as_jaxbert_does(tmp_path, sp_model, kind):
+    """A jaxbert tokenizer written for transformers (tokenizer.json + tokenizer.model or
+    vocab.txt + tokenizer_config.json) encodes text with the same ids, a sentencepiece
+    model included (its normaliser, whitespace stripping and byte fallback)."""
+    from tokenizers import Tokenizer as HF
+
+    source = {"sentencepiece": sp_model, "vocab.txt": FIXTURES / "vocab.txt",
+              "tokenizer.json": None}[kind]  # fmt: skip
+    if source is None:
+        source = hf_make.tokenizer_json(tmp_path / "src")
+    out = tmp_path / "out"
+    out.mkdir()
+    names = tokenizer.export_hf_tokenizer(source, out, 128)
+    assert "tokenizer.json" in names and "tokenizer_config.json" in names
+    config = json.loads((out / "tokenizer_config.json").read_text())
+    assert config["model_max_length"] == 128 and config["cls_token"] == "[CLS]"
+    ours, hf = tokenizer.load_tokenizer(source), HF.from_file(str(out / "tokenizer.json"))
+    for text in [*SENTENCES[:2], "  Extra  spaces ", "naïve café 日本 ✓", "The cat sat."]:
+        assert hf.encode(text, add_special_tokens=False).ids == ours.encode(text), text
+    ids = hf.encode("The cat").ids
+    assert ids[0] == ours.cls_id and ids[-1] == ours.sep_id

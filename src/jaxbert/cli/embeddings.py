@@ -182,7 +182,7 @@ def run_embed(args) -> int:
         extra = fix.arrays() if fix else {}
         embed.save_vectors(output, vectors, texts, text_index=range(len(texts)), **index,
                            layers=embedder.layers, **extra)  # fmt: skip
-        print(f"{len(texts)} vectors ({vectors.shape[-1]}-dim) saved to {output}")
+        print(f"{len(texts)} {vectors.shape[-1]}-dim vectors saved to {output}")
     return 0
 
 

@@ -211,6 +211,102 @@ def copy_tokenizer_files(path: str | Path, dest: str | Path) -> Path:
     return target
 
 
+def export_hf_tokenizer(path: str | Path, dest: str | Path, model_max_length: int) -> list[str]:
+    """Writes a tokenizer into `dest` as transformers loads it (`AutoTokenizer`): a
+    tokenizer.json that encodes exactly as `load_tokenizer(path)` does (checked on a few
+    texts before returning), plus vocab.txt / tokenizer.model and tokenizer_config.json
+    with BERT's special tokens and casing. Returns the file names written."""
+    tok = load_tokenizer(path)
+    dest = Path(dest)
+    if tok.kind == "wordpiece":
+        hf = _wordpiece_json(tok, dest)
+        (dest / WORDPIECE_VOCAB_NAME).write_text("\n".join(tok._pieces) + "\n", encoding="utf-8")
+        names = [HF_TOKENIZER_NAME, WORDPIECE_VOCAB_NAME]
+    else:
+        hf = _sentencepiece_json(tok, dest)
+        shutil.copyfile(tok.path, dest / SP_MODEL_NAME)
+        names = [HF_TOKENIZER_NAME, SP_MODEL_NAME]
+    _check_same_encoding(tok, hf)
+    config = {"tokenizer_class": "BertTokenizerFast" if tok.kind == "wordpiece" else
+              "PreTrainedTokenizerFast", "do_lower_case": bool(tok.lowercase),
+              "model_max_length": int(model_max_length), "clean_up_tokenization_spaces": False}  # fmt: skip
+    specials = {f"{k}_token": f"[{k.upper()}]" for k in ("pad", "unk", "cls", "sep", "mask")}
+    _write_json_atomic(dest / TRAIN_CONFIG_NAME, config | specials)
+    _write_json_atomic(dest / "special_tokens_map.json", specials)
+    return [*names, TRAIN_CONFIG_NAME, "special_tokens_map.json"]
+
+
+def _post_processor(tok: Tokenizer):
+    from tokenizers import processors  # noqa: PLC0415
+
+    return processors.BertProcessing(("[SEP]", tok.sep_id), ("[CLS]", tok.cls_id))
+
+
+def _wordpiece_json(tok: Tokenizer, dest: Path):
+    from tokenizers import BertWordPieceTokenizer  # noqa: PLC0415
+    from tokenizers import Tokenizer as HF
+
+    if tok.path.suffix == ".json":
+        shutil.copyfile(tok.path, dest / HF_TOKENIZER_NAME)
+    else:
+        options = _wordpiece_options(tok.path, tok._pieces)
+        BertWordPieceTokenizer(str(tok.path), **options).save(str(dest / HF_TOKENIZER_NAME))
+    hf = HF.from_file(str(dest / HF_TOKENIZER_NAME))
+    hf.no_truncation()  # saved without a shipped file's fixed padding/truncation:
+    hf.no_padding()  # transformers sets both per call
+    hf.save(str(dest / HF_TOKENIZER_NAME))
+    return hf
+
+
+def _sentencepiece_json(tok: Tokenizer, dest: Path):
+    """A sentencepiece unigram model as a `tokenizers` Unigram tokenizer.json: its pieces
+    and scores, its precompiled normaliser and whitespace rules, byte fallback and BERT's
+    specials (`tokenizers`' own `from_spm` needs a protobuf module it cannot find, and
+    keeps the ends of a text's whitespace, which sentencepiece strips)."""
+    from sentencepiece import sentencepiece_model_pb2  # noqa: PLC0415
+    from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers  # noqa: PLC0415
+    from tokenizers import Tokenizer as HF  # noqa: PLC0415
+    from tokenizers.models import Unigram  # noqa: PLC0415
+
+    m = sentencepiece_model_pb2.ModelProto()
+    m.ParseFromString(tok.path.read_bytes())
+    if m.trainer_spec.model_type != 1:
+        raise UserError(
+            f"tokenizer {tok.path}: only unigram sentencepiece models can be written as a "
+            "Hugging Face tokenizer.json (this one is BPE)"
+        )
+    vocab = [(piece.piece, piece.score) for piece in m.pieces]
+    hf = HF(Unigram(vocab, m.trainer_spec.unk_id, bool(m.trainer_spec.byte_fallback)))
+    rules = []
+    if m.normalizer_spec.remove_extra_whitespaces:  # sentencepiece's default
+        rules = [normalizers.Strip(), normalizers.Replace(Regex(" {2,}"), " ")]
+    if m.normalizer_spec.precompiled_charsmap:
+        rules.insert(0, normalizers.Precompiled(m.normalizer_spec.precompiled_charsmap))
+    hf.normalizer = normalizers.Sequence(rules)
+    hf.pre_tokenizer = pre_tokenizers.Metaspace(
+        replacement=_SP_WORD_BOUNDARY, prepend_scheme="always"
+    )
+    hf.decoder = decoders.Sequence([decoders.ByteFallback(),
+                                    decoders.Metaspace(replacement=_SP_WORD_BOUNDARY, prepend_scheme="always")])  # fmt: skip
+    hf.add_special_tokens([AddedToken(t, special=True) for t in SPECIAL_TOKENS])
+    hf.post_processor = _post_processor(tok)
+    hf.save(str(dest / HF_TOKENIZER_NAME))
+    return hf
+
+
+_CHECK_TEXTS = ("The Aegean Sea, 434 AD — Attila's “Huns”.", "naïve  café 日本 ✓ £3m")
+
+
+def _check_same_encoding(tok: Tokenizer, hf) -> None:
+    for text in _CHECK_TEXTS:
+        mine, theirs = tok.encode(text), hf.encode(text, add_special_tokens=False).ids
+        if mine != theirs:
+            raise UserError(
+                f"tokenizer {tok.path}: its tokenizer.json export encodes {text!r} as "
+                f"{theirs[:12]}…, jaxbert as {mine[:12]}…; not exported"
+            )
+
+
 def _load_sentencepiece(path: Path) -> Tokenizer:
     import sentencepiece as spm  # noqa: PLC0415
 
