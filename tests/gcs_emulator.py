@@ -23,12 +23,17 @@ import pytest
 
 BUCKET = "jaxbert-test"
 
-# The emulator as a server process, with one gap filled: real GCS sends an object's
+# The emulator as a server process, with two gaps filled: real GCS sends an object's
 # generation in an `x-goog-generation` header on every download, and tensorstore (orbax's
 # OCDBT manifests) refuses a read without it ("Malformed StorageGeneration").
 _SERVER = """
 import sys
+from http import server
 from gcp_storage_emulator.handlers import objects
+
+# It serves one request at a time with a listen backlog of 5: a client's concurrent ranged
+# reads beyond that are dropped at SYN and retried after 1, 3, 7 … s. Queue them instead.
+server.HTTPServer.request_queue_size = 1024
 
 _download = objects.download
 
