@@ -109,3 +109,14 @@ def test_host_documents_contiguous_blocks():
     shares = [pipeline.host_documents(docs, "contiguous", i, 4) for i in range(4)]
     assert np.array_equal(np.concatenate(shares), docs)
     assert max(map(len, shares)) - min(map(len, shares)) <= 1
+
+
+def test_mixture_specs_take_bucket_directories():
+    """data.corpora entries may be gs:// URLs, with or without a :WEIGHT."""
+    from jaxbert.data.mixture import parse_corpora
+
+    specs = parse_corpora("en=gs://b/en/prepared:2,gs://b/de:1")
+    assert [(c.name, c.directory, c.weight) for c in specs] == [
+        ("en", "gs://b/en/prepared", 2.0),
+        ("de", "gs://b/de", 1.0),
+    ]

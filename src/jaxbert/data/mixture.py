@@ -43,7 +43,7 @@ def parse_corpora(spec: str) -> list[CorpusSpec]:
         name, eq, rest = item.partition("=")
         directory, weight = (rest if eq else item), None
         head, colon, tail = directory.rpartition(":")
-        if colon and head:
+        if colon and head and "/" not in tail:  # not the "://" of a gs:// directory
             try:
                 directory, weight = head, float(tail)
             except ValueError:
