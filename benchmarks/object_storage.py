@@ -16,7 +16,6 @@ Needs requirements-dev.txt (gcp-storage-emulator, gcsfs) and ../shared/data/wiki
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -76,10 +75,11 @@ def _prepare(work: Path, files: int, shard_tokens: int) -> Path:
 
 def _hosts(url: str, mode: str, n: int, env: dict) -> list[dict]:
     """N worker processes at once, as N hosts would read at once."""
+    tmp = [tempfile.mkdtemp(prefix=f"host{i}-") for i in range(n)]  # no shared tokenizer copy
     procs = [
         subprocess.Popen(
             [sys.executable, __file__, "--worker", url, mode, str(i), str(n)],
-            env=env,
+            env={**env, "TMPDIR": tmp[i]},
             stdout=subprocess.PIPE,
             text=True,
         )  # fmt: skip
@@ -91,6 +91,8 @@ def _hosts(url: str, mode: str, n: int, env: dict) -> list[dict]:
         if p.returncode != 0:
             raise SystemExit(f"worker failed ({p.returncode})")
         rows.append(json.loads(out.strip().splitlines()[-1]))
+    for folder in tmp:
+        shutil.rmtree(folder, ignore_errors=True)
     return rows
 
 
