@@ -668,7 +668,8 @@ class _Trainer:
         _fault("checkpoint", self.step, self.ckpt)
 
     def _log_step(self, metrics) -> None:
-        if self.step % self.cfg.log_every == 0 or self.step == self.total:
+        first = self.step - self.start_step == min(10, self.cfg.log_every)  # an early sign of life
+        if first or self.step % self.cfg.log_every == 0 or self.step == self.total:
             self.log.print(self._progress_line(metrics))
             self.log.write(self.step, "train", {k: float(v) for k, v in metrics.items()})
 
@@ -706,7 +707,10 @@ def _finish(cfg, pre: Pretrained, data: TaskData, trainer: _Trainer, out_dir: Pa
         "init": pre.source,
         "metric": data.metric,
         "best_epoch": p.best_epoch,
+        # "dev"/"test" below are the best epoch's params (selected on dev), not the last's
+        "headline": f"best epoch on dev {data.metric} (epoch {p.best_epoch})",
         **metrics,
+        "last_epoch_dev": p.history[-1]["dev"] if p.history else None,
         "history": p.history,
         "num_train_features": num_rows(data.train),
         "num_steps": trainer.total,

@@ -1,0 +1,112 @@
+"""all-MiniLM-L6-v2 as shipped, jaxbert vs the torch stack (benchmarks/reference.py):
+fidelity (hidden states, token ids, zero-shot STS-B, fine-tuning, export) and speed
+(embedding throughput and fine-tuning wall time, each stack with its in-run peak)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from benchmarks.tables._format import fixed, load, not_measured, num, source, table
+
+COMMAND = ".venv-bench/bin/python benchmarks/reference.py"
+MACHINE = "the shared 2-core CPU machine (load average in the results file)"
+FILES = ("reference.json",)
+
+
+def _mean_std(values: list[float], digits: int = 3) -> str:
+    if not values:
+        return "–"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{fixed(statistics.fmean(values), digits)} ± {fixed(std, digits)}"
+
+
+def _runs(res: dict, stack: str) -> list[dict]:
+    return [r for r in res.get("finetune", {}).get("runs", []) if r["stack"] == stack]
+
+
+def fidelity(res: dict) -> str:
+    rows = []
+    if "parity" in res:
+        p = res["parity"]
+        rows.append(("last-layer hidden states vs transformers BertModel (fp32)",
+                     f"{p['sentences']} SST-2 dev sentences, {p['tokens']:,} tokens",
+                     f"max abs diff {p['max_abs_diff']:.1e}"))  # fmt: skip
+    if "tokenization" in res:
+        t = res["tokenization"]
+        rows.append(("token ids vs the HF fast tokenizer", f"{t['texts']:,} GLUE, CoNLL-2003, "
+                     "SQuAD texts (as each task featurizes) + embed's word split",
+                     f"{t['total_mismatches']} mismatches"))  # fmt: skip
+    if "sts" in res:
+        s = res["sts"]
+        rows.append(("zero-shot STS-B dev Spearman (model's own pooling)",
+                     f"{s['pairs']:,} pairs; sentence-transformers "
+                     f"{fixed(s['spearman']['sentence_transformers'], 6)}",
+                     f"jaxbert {fixed(s['spearman']['jaxbert'], 6)} (Δ {s['abs_diff']:.1e})"))  # fmt: skip
+    for stack, name in (("torch", "transformers Trainer"), ("jaxbert", "jaxbert finetune")):
+        runs = _runs(res, stack)
+        if runs:
+            rows.append((f"MRPC fine-tuning, {name}", f"{len(runs)} seed(s), last epoch",
+                         f"acc {_mean_std([r['accuracy'] for r in runs])}, "
+                         f"F1 {_mean_std([r['f1'] for r in runs])}"))  # fmt: skip
+    if "export" in res:
+        e = res["export"]
+        rows.append(("export → transformers " + e["architecture"], "MRPC dev predictions",
+                     f"{e['identical_predictions']}/{e['dev_examples']} identical"))  # fmt: skip
+    if not rows:
+        return not_measured(f"{COMMAND} fetch parity tokenization sts")
+    return table(("check", "on", "result"), rows) + source(
+        f"{COMMAND} parity tokenization sts finetune export", MACHINE, files=FILES
+    )
+
+
+def speed(res: dict) -> str:
+    rows = []
+    e = res.get("embed_speed")
+    if e:
+        names = {"jaxbert": "jaxbert `embed`", "torch_fp32": "sentence-transformers encode, fp32",
+                 "torch_bf16_autocast": "sentence-transformers encode, bf16 autocast"}  # fmt: skip
+        peak = {"jaxbert": e["peaks_gflops"]["xla_fp32"]}
+        base = e["stacks"]["torch_fp32"]["median_s"]
+        for k, r in e["stacks"].items():
+            own = peak.get(k, e["peaks_gflops"]["torch_fp32"])
+            rows.append((f"embedding {e['sentences']:,} SST-2 + STS-B sentences", names[k],
+                         num(r["sentences_per_s"], 0) + " sentences/s",
+                         f"{fixed(base / r['median_s'])}×", f"{num(r['gflops'], 0)} of {num(own, 0)}",
+                         f"{fixed(100 * r['fraction_of_own_fp32_peak'], 0)}%"))  # fmt: skip
+    jb, th = _runs(res, "jaxbert"), _runs(res, "torch")
+    if jb and th:
+        t = statistics.median(r["wall_s"] for r in th)
+        for name, runs in (("transformers Trainer", th), ("jaxbert finetune", jb)):
+            wall = statistics.median(r["wall_s"] for r in runs)
+            sys_s = statistics.median(r["sys_s"] for r in runs)
+            rows.append((f"MRPC fine-tuning, {len(runs)} seed(s)", name,
+                         f"{num(wall, 0)} s wall ({num(sys_s, 0)} s system)",
+                         f"{fixed(t / wall)}×", "–", "–"))  # fmt: skip
+    if not rows:
+        return not_measured(f"{COMMAND} embed-speed finetune")
+    header = ("work", "stack", "time / throughput", "speed vs torch fp32", "GFLOP/s of own peak",
+              "of peak")  # fmt: skip
+    load_note = f" Load average during embed-speed: {e['load_average']}" if e else ""
+    return table(header, rows) + source(
+        [f"{COMMAND} embed-speed", f"{COMMAND} finetune"], MACHINE + "." + load_note, files=FILES
+    )
+
+
+def tokenization(res: dict) -> str:
+    t = res.get("tokenization")
+    if not t:
+        return not_measured(f"{COMMAND} tokenization")
+    rows = [(name, f"{s['texts']:,}", s["mismatches"]) for name, s in t["sets"].items()]
+    return table(("texts", "count", "mismatches"), rows) + source(
+        f"{COMMAND} tokenization", MACHINE, files=FILES
+    )
+
+
+def tables(results_dir: Path) -> dict[str, str]:
+    res = load(results_dir, "reference") or {}
+    return {
+        "hf_fidelity": fidelity(res),
+        "hf_speed": speed(res),
+        "hf_tokenization": tokenization(res),
+    }
