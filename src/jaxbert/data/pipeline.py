@@ -189,6 +189,7 @@ class BatchSource:
                 f"{cfg['prepared_dir']}: split {split!r} has {len(self.split_docs)} document(s), "
                 f"none for process {process_index} of {process_count}"
             )
+        self.corpus.open_documents(self.local_docs)  # a damaged shard fails here, not later
         self._tables: dict[int, np.ndarray] = {}
         self._packs: dict[int, packing_lib.PackedEpoch] = {}
         self.batches_per_epoch = max(1, len(self.epoch_table(0)) // batch_size)

@@ -216,6 +216,13 @@ class PreparedCorpus:
             self._tokens[k] = tokens
         return self._tokens[k]
 
+    def open_documents(self, docs: np.ndarray) -> None:
+        """Opens (and checks against the manifest) the shards holding `docs`, so that a
+        damaged shard is reported when training starts, not at the batch that reaches it."""
+        for k in np.unique(self.shard_of(np.asarray(docs, np.int64))):
+            self._shard_index(int(k))
+            self._shard_tokens(int(k))
+
     def doc_token_spans(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(global first token, token count) of each document; opens only their shards."""
         docs = np.asarray(docs, np.int64)
