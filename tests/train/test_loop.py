@@ -2,6 +2,7 @@
 SIGTERM preemption, divergence, corrupt checkpoints, and the run's outputs."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 from jaxbert.config import load_config
 from jaxbert.errors import UserError
+from jaxbert.train import runtime
 from jaxbert.train.logger import read_metrics
 from jaxbert.train.loop import TrainingDiverged, pretrain
 
@@ -63,28 +65,16 @@ def train_losses(out_dir) -> dict[int, float]:
     }
 
 
-# Runs the real CLI with the loop's test hook set to SIGKILL the process once step N's
-# checkpoint is committed (fault injection lives in tests, not in the run config).
-KILL_AFTER_SAVE = """
-import os, signal, sys
-from jaxbert.cli import main
-from jaxbert.train import loop
-def kill(step, ckpt, at=int(sys.argv[1])):
-    if step == at:
-        ckpt.wait()
-        os.kill(os.getpid(), signal.SIGKILL)
-loop.after_save = kill
-sys.exit(main(sys.argv[2:]))
-"""
-
-
-def cli(args, kill_after_step: int | None = None, **kwargs) -> subprocess.Popen:
-    prefix = [sys.executable, "-m", "jaxbert.cli"]
-    if kill_after_step is not None:
-        prefix = [sys.executable, "-c", KILL_AFTER_SAVE, str(kill_after_step)]
+def cli(args, fault: str = "", **kwargs) -> subprocess.Popen:
+    """The real CLI in a subprocess; `fault` is the run core's one test hook
+    (`runtime.FAULT_ENV`, e.g. "checkpoint:4:KILL": SIGKILL once step 4 is committed)."""
+    env = {k: v for k, v in os.environ.items() if k != runtime.FAULT_ENV}
+    if fault:
+        env[runtime.FAULT_ENV] = fault
     return subprocess.Popen(
-        [*prefix, "pretrain", "--config", CONFIG, *args],
+        [sys.executable, "-m", "jaxbert.cli", "pretrain", "--config", CONFIG, *args],
         cwd=REPO,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -100,20 +90,23 @@ PACKED_MLM = {"data.objective": "mlm", "data.packing": "full_sentences", "data.m
 def test_resume_after_sigkill_reproduces_the_uninterrupted_losses_bit_for_bit(
     prepared_dir, tmp_path, recipe
 ):
-    """8 steps in one run == 4 steps, SIGKILL, resume for 4 more (same floats, data position
-    restored), for google-bert pairs + NSP and for packed MLM-only at 40% masking."""
+    """8 steps in one run == 5 steps (checkpoint at 4), SIGKILL, resume for 4 more (same floats, data position
+    restored), for google-bert pairs + NSP and for packed MLM-only at 40% masking; the
+    resumed run's metrics.jsonl holds each step once (the killed run's rows after the
+    checkpoint are dropped, not repeated)."""
     whole = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path / "whole", **recipe)))
     assert whole.step == 8
-    killed = cli(overrides(prepared_dir, tmp_path / "split", **recipe), kill_after_step=4)
+    split = tmp_path / "split"
+    killed = cli(overrides(prepared_dir, split, **recipe), fault="step:6:KILL")  # 5 logged
     out, _ = killed.communicate(timeout=300)
     assert killed.returncode == -signal.SIGKILL, out
-    assert sorted(
-        int(p.name) for p in (tmp_path / "split" / "checkpoints").iterdir() if p.name.isdigit()
-    ) == [4]
-    resumed = pretrain(load_config(CONFIG, overrides(prepared_dir, tmp_path / "split", **recipe)))
+    assert [p.name for p in (split / "checkpoints").iterdir() if p.name.isdigit()] == ["4"]
+    resumed = pretrain(load_config(CONFIG, overrides(prepared_dir, split, **recipe)))
     assert resumed.step == 8
-    a, b = train_losses(tmp_path / "whole"), train_losses(tmp_path / "split")
+    a, b = train_losses(tmp_path / "whole"), train_losses(split)
     assert list(a) == list(range(1, 9)) and a == b  # exact equality, not approximate
+    rows = [json.loads(line)["step"] for line in (split / "metrics.jsonl").read_text().splitlines()]
+    assert rows == list(range(1, 9))
 
 
 @pytest.mark.slow
@@ -128,7 +121,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(prepared_dir, tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
-    assert "SIGTERM: saved checkpoint at step" in out
+    assert "SIGTERM: saved a checkpoint at step" in out
     saved = [int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]
     assert len(saved) == 1 and saved[0] >= 3
     assert (tmp_path / "checkpoints" / str(saved[0]) / "commit_success.txt").exists() or saved
@@ -246,6 +239,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130_without_a_traceback(prepared_di
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
-    assert "SIGINT: saved checkpoint at step" in out and "Traceback" not in out
+    assert "Ctrl-C: saved a checkpoint at step" in out and "Traceback" not in out
+    assert out.strip().splitlines()[-1] == "jaxbert pretrain: interrupted"
     assert [p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]
     assert not list((tmp_path / "checkpoints").glob("*tmp*"))

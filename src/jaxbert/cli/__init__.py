@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
+import signal
 import sys
 
 from jaxbert.cli import data, embeddings, finetune, tools, train
 from jaxbert.errors import UserError
 
 EXIT_USER_ERROR = 2
+EXIT_WRITE_FAILED = 1  # the environment refused a write (disk full, permission): errors.WriteFailed
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 
 
@@ -43,6 +46,9 @@ _OS_REASONS = {
     errno.ENOTDIR: "a path component is a file, not a directory",
     errno.EISDIR: "is a directory, not a file",
 }
+
+
+_WRITE_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)  # a read never fails so
 
 
 def describe_os_error(e: OSError) -> str:
@@ -74,16 +80,32 @@ def main(argv: list[str] | None = None) -> int:
     if rest and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     name = f"jaxbert {args.command}"
+    code = EXIT_USER_ERROR
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # A background job (`cmd &` in a script) starts with SIGINT ignored; `kill -INT`
+        # should still stop it the way Ctrl-C stops it in the foreground.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run(args, rest)
     except UserError as e:
-        message = str(e)
+        message, code = str(e), getattr(e, "exit_code", EXIT_USER_ERROR)
     except UnicodeDecodeError as e:
         message = describe_decode_error(e)
     except OSError as e:
         message = describe_os_error(e)
+        code = EXIT_WRITE_FAILED if e.errno in _WRITE_ONLY else EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"{name}: error: {message}", file=sys.stderr)
-    return EXIT_USER_ERROR
+    _exit_if_writer_broken(code)
+    return code
+
+
+def _exit_if_writer_broken(code: int) -> None:
+    """After a failed checkpoint write orbax's threads never finish: leave without them."""
+    runtime = sys.modules.get("jaxbert.train.runtime")
+    if runtime is not None and runtime.BROKEN_WRITER:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

@@ -49,6 +49,14 @@ def _add_plan(subparsers) -> None:
     p.add_argument("--accelerator", choices=sorted(accelerators), help="peak FLOP/s and memory")
     p.add_argument("--device-memory-gib", type=float, help="memory per device (GiB)")
     p.add_argument("--mfu", type=float, default=DEFAULT_MFU, help="assumed model FLOPs utilisation")
+    p.add_argument(
+        "--target",
+        help="a Cloud TPU slice (v4-8 … v4-4096, v5e-1 … v5e-256, v5p-8 …, v6e-1 … v6e-256), or "
+        "'current' (this TPU VM's, from TPU_ACCELERATOR_TYPE): compile the real train step "
+        "with the TPU compiler on this host (needs libtpu: make install-tpu-compile) and "
+        "report its memory per device, collectives and compile time; exit 1 if it does not fit",
+    )
+    p.add_argument("--slices", type=int, default=1, help="with --target: number of slices (DCN)")
 
 
 def run_pretrain(args, overrides) -> int:
@@ -59,8 +67,8 @@ def run_pretrain(args, overrides) -> int:
     cfg = load_config(args.config, overrides)
     distributed.maybe_initialize(cfg.distributed)
     result = pretrain(cfg)
-    if result.preempted:
-        return 130 if result.preempted == "SIGINT" else 0
+    if result.preempted:  # SIGTERM: checkpointed (Ctrl-C raised KeyboardInterrupt: exit 130)
+        return 0
     print("\n".join(_summary(result)))
     return 0
 
@@ -96,12 +104,37 @@ def run_plan(args, overrides) -> int:
         raise UserError(f"--mfu must be in (0, 1], got {args.mfu}")
     if args.device_memory_gib is not None and args.device_memory_gib <= 0:
         raise UserError(f"--device-memory-gib must be positive, got {args.device_memory_gib}")
+    if args.target:
+        return run_target(args, cfg, mesh)
     plan = make_plan(
         cfg, mesh, args.devices, accelerator=args.accelerator,
         device_memory_gib=args.device_memory_gib, mfu=args.mfu,
     )  # fmt: skip
     print(format_plan(plan, cfg))
     return 0
+
+
+def run_target(args, cfg, mesh: dict) -> int:
+    """The estimate, then the TPU compiler's figures for the slice; exit 1 (one line)
+    when the compiler says the config does not fit."""
+    from jaxbert import tpu_compile
+    from jaxbert.plan import format_plan, make_plan
+    from jaxbert.tpu_slices import parse_slice
+
+    tpu_compile.require_libtpu()
+    name = tpu_compile.current_slice_name() if args.target == "current" else args.target
+    s = parse_slice(name, args.slices)
+    gen = s.generation.prefix if s.generation.prefix != "v5" else "v5p"
+    plan = make_plan(cfg, mesh, s.devices, accelerator=gen, mfu=args.mfu)
+    print(format_plan(plan, cfg), end="\n\n", flush=True)
+    out = tpu_compile.compile_train_step(cfg, tpu_compile.slice_mesh(s, plan.mesh))
+    recipe = args.config.rpartition("/")[2]
+    if isinstance(out, tpu_compile.Compiled):
+        print(tpu_compile.format_compiled(out, s))
+        if out.peak_bytes <= s.hbm_bytes:
+            print(f"fits: {recipe} on {s.label}, peak {out.peak_bytes / s.hbm_bytes:.0%} of HBM")
+            return 0
+    raise UserError(tpu_compile.refusal(recipe, s, plan.mesh, out))
 
 
 def run_params(args) -> int:

@@ -152,41 +152,28 @@ def _check_same_tokenizer(path: str, data_tok: dict, prepared_dir: str) -> None:
         )
 
 
-# Keys that fix what a run directory holds: a checkpoint of one model, trained on one
-# tokenization and batch shape. (dtype and remat change numerics or memory, not the model.)
-_RUN_IDENTITY = {
-    "model": None,  # every model key except the two below
-    "data": (
-        "max_seq_length",
-        "max_predictions_per_seq",
-        "prepared_dir",
-        "objective",
-        "corpora",
-        "sampling_alpha",
-    ),  # fmt: skip
-    "train": ("batch_size", "seed"),
-    "optimizer": ("name",),
-}
-_MODEL_FREE = ("dtype", "remat_policy", "attention_impl")
-_IDENTITY_DEFAULTS = {("data", "objective"): "mlm_nsp", ("data", "corpora"): "",
-                      ("data", "sampling_alpha"): 1.0,
-                      **{("model", k): v for k, v in NEW_KEY_DEFAULTS.items()}}  # fmt: skip
+# Keys a resumed pretraining run may change: where things go, how often it logs, evaluates,
+# checkpoints or profiles, how long it runs, how it is laid out (mesh, micro-batches,
+# workers, dtype, remat, attention kernel). Every other key fixes what a run directory
+# holds (one model, trained on one tokenization, data and recipe): `runtime.
+# config_differences` refuses a resume that changes one.
+RESUMABLE_CHANGES = (
+    "output_dir", "checkpoint", "mesh", "distributed",
+    "train.num_steps", "train.log_every", "train.eval_every", "train.eval_batches",
+    "train.peak_flops_per_device", "train.profile_start_step", "train.profile_steps",
+    "train.init_from", "train.grad_accum_steps",
+    "model.dtype", "model.remat_policy", "model.attention_impl",
+    "data.num_workers", "data.prefetch", "data.eval_packing", "data.eval_mask_prob",
+)  # fmt: skip
 
 
 def identity_differences(saved: dict, cfg: Any) -> list[str]:
-    """`config.KEY: saved → now` for each run-identity key that differs."""
+    """`config.KEY: saved → now` for each key a resume may not change (keys a saved
+    config lacks predate it: they had today's defaults)."""
+    from jaxbert.train.config import pretrain_defaults
+    from jaxbert.train.runtime import config_differences
+
     now = cfg.to_dict() if hasattr(cfg, "to_dict") else cfg
-    out = []
-    for section, keys in _RUN_IDENTITY.items():
-        old, new = saved.get(section, {}), now.get(section, {})
-        keys = keys or sorted(set(old) | set(new))
-        for key in keys:
-            if section == "model" and key in _MODEL_FREE:
-                continue
-            # A key a saved config lacks predates it: it had the value that is now default.
-            default = _IDENTITY_DEFAULTS.get((section, key))
-            if old.get(key, default) != new.get(key, default):
-                out.append(f"config.{section}.{key}: {old.get(key)!r} → {new.get(key)!r}")
-    if saved.get("tokenizer", "") != now.get("tokenizer", ""):
-        out.append(f"config.tokenizer: {saved.get('tokenizer')!r} → {now.get('tokenizer')!r}")
-    return out
+    defaults = pretrain_defaults().to_dict()
+    defaults["model"] = {**defaults["model"], **NEW_KEY_DEFAULTS}
+    return config_differences(saved, now, RESUMABLE_CHANGES, defaults)

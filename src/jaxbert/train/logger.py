@@ -5,6 +5,7 @@ Only process 0 writes; other processes get a logger that does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -45,25 +46,46 @@ def progress_line(step: int, total: int, m: dict, eta_s: float) -> str:
 
 
 class MetricsLogger:
+    """metrics.jsonl (+ TensorBoard) of one run; a write the disk refuses stops the run
+    with one line naming the file (`errors.WriteFailed`)."""
+
     def __init__(self, out_dir: Path, enabled: bool = True, tensorboard: bool = True):
         self.enabled = enabled
         self.out_dir = Path(out_dir)
+        self.path = self.out_dir / "metrics.jsonl"
         self.writer = None
+        self.jsonl = None
         if not enabled:
             return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.jsonl = open(self.out_dir / "metrics.jsonl", "a")  # noqa: SIM115 — closed in close()
+        with _writing(self.path):
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.jsonl = open(self.path, "a")  # noqa: SIM115 — closed in close()
         if tensorboard:
             from tensorboardX import SummaryWriter
 
             self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
 
+    def resume_at(self, step: int) -> None:
+        """Drops the records after `step`: a resumed run trains and logs those steps again,
+        so metrics.jsonl holds each step once (the killed run's later rows are gone)."""
+        if not self.enabled or not self.path.exists():
+            return
+        kept = [line for line in self.path.read_text().splitlines(keepends=True)
+                if line.strip() and _step_of(line) <= step]  # fmt: skip
+        self.jsonl.close()
+        with _writing(self.path):
+            from jaxbert.fs import atomic_write_text
+
+            atomic_write_text(self.path, "".join(kept))
+            self.jsonl = open(self.path, "a")  # noqa: SIM115 — closed in close()
+
     def write(self, step: int, split: str, metrics: dict) -> None:
         if not self.enabled:
             return
         record = {"step": step, "split": split, "time": time.time(), **metrics}
-        self.jsonl.write(json.dumps(record) + "\n")
-        self.jsonl.flush()
+        with _writing(self.path):
+            self.jsonl.write(json.dumps(record) + "\n")
+            self.jsonl.flush()
         if self.writer is not None:
             for key, value in metrics.items():
                 self.writer.add_scalar(f"{split}/{key}", value, step)
@@ -73,10 +95,26 @@ class MetricsLogger:
             print(text, flush=True)
 
     def close(self) -> None:
-        if self.enabled:
-            self.jsonl.close()
+        if self.enabled and self.jsonl is not None:
+            with contextlib.suppress(OSError):  # a full disk was reported by the write
+                self.jsonl.close()
+            self.jsonl = None
             if self.writer is not None:
-                self.writer.close()
+                with contextlib.suppress(OSError):
+                    self.writer.close()
+
+
+def _step_of(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")  # a torn last line of a killed run: dropped
+
+
+def _writing(path: Path):
+    from jaxbert.train.runtime import writing
+
+    return writing(path, "metrics")
 
 
 def read_metrics(path: Path) -> list[dict]:

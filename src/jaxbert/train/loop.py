@@ -1,5 +1,7 @@
 """The pretraining loop: the side effects around the pure step (data, logs, checkpoints,
-signals, profiling). Everything numeric happens in `train/step.py`.
+profiling). Everything numeric happens in `train/step.py`; signals, the agreed stop step,
+resume identity and failed saves are the run core's (`train/runtime.py`), shared with
+fine-tuning.
 
 `setup` validates the whole config before anything is written, then builds a `Run`;
 `_train` is flat: each periodic action (log, eval, save, profile) reads one predicate.
@@ -8,9 +10,7 @@ signals, profiling). Everything numeric happens in `train/step.py`.
 from __future__ import annotations
 
 import math
-import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxbert import config as config_lib
-from jaxbert import sharding
-from jaxbert.checkpoint import Checkpointer, checkpoint_defaults, write_atomic
+from jaxbert import fs, sharding
+from jaxbert.checkpoint import Checkpointer, checkpoint_defaults, step_dirs, write_atomic
 from jaxbert.errors import UserError
-from jaxbert.train import checks, flops, optim
+from jaxbert.train import checks, flops, optim, runtime
 from jaxbert.train.logger import MetricsLogger, format_duration, plot_curves, progress_line
 from jaxbert.train.losses import normalise
 from jaxbert.train.step import CompiledSteps, pretraining_model
@@ -40,35 +40,7 @@ class RunResult:
     output_dir: Path
     checkpoint_dir: Path
     plot: Path | None
-    preempted: str | None = None  # "SIGTERM" or "SIGINT" when a signal stopped the run
-
-
-class _Preemption:
-    """SIGTERM or Ctrl-C (SIGINT) sets a flag; the loop saves a checkpoint at the next step
-    and exits. A second Ctrl-C interrupts at once (the previous handler is back)."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self):
-        self.signal_name: str | None = None
-        self._previous: dict = {}
-
-    @property
-    def requested(self) -> bool:
-        return self.signal_name is not None
-
-    def __enter__(self):
-        for sig in self.SIGNALS:
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.signal_name = signal.Signals(signum).name
-        signal.signal(signum, self._previous[signum])
-
-    def __exit__(self, *exc):
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
+    preempted: str | None = None  # "SIGTERM" when a signal stopped the run (Ctrl-C raises)
 
 
 def make_iterator(cfg, split: str, batch_size: int, seed: int, packing: str | None = None):
@@ -181,11 +153,6 @@ class Throughput:
         }
 
 
-# Test hook for fault injection: called as after_save(step, checkpointer) after every
-# save. Tests set it (e.g. to SIGKILL the process once a step is committed); runs never do.
-after_save: Callable[[int, Checkpointer], None] | None = None
-
-
 def itstime(step: int, every: int, total: int, first: bool = False) -> bool:
     """The one predicate of every periodic action: each `every` steps and at the end."""
     return (every > 0 and step % every == 0) or step == total or first
@@ -210,6 +177,7 @@ class Run:
     mesh: Any
     steps: Any
     ckpt: Checkpointer
+    saver: runtime.CheckpointSaver
     train_it: Any
     state: Any
     rng: Any
@@ -217,7 +185,6 @@ class Run:
     local_batch: int
     log: MetricsLogger
     out_dir: Path
-    last_good: int | None
 
 
 def validate(cfg) -> tuple[Any, int]:
@@ -241,25 +208,40 @@ def check_resumable(cfg, ckpt: Checkpointer) -> None:
     step, saved_cfg = saved
     diff = checks.identity_differences(saved_cfg, cfg)
     if diff:
-        raise UserError(
-            f"{ckpt.directory}/{step} was trained with a different config; refusing to resume "
-            f"it with this one ({'; '.join(diff)}). Use another output_dir, or the saved "
-            "values to resume."
-        )
+        raise runtime.refuse_resume(f"{ckpt.directory}/{step}", diff)
+
+
+def check_init_from(cfg, ckpt_dir) -> Path | None:
+    """config.train.init_from's checkpoint directory (None: unset, or this run's own), read
+    only: a missing or empty one is refused before anything is created."""
+    if not cfg.train.init_from:
+        return None
+    src = fs.as_path(cfg.train.init_from)  # may be gs://: never through pathlib
+    src = src / "checkpoints" if (src / "checkpoints").is_dir() else src
+    if str(src) == str(fs.as_path(ckpt_dir)):
+        return None
+    if not src.is_dir():
+        raise UserError(f"config.train.init_from={cfg.train.init_from}: not found")
+    if not step_dirs(src):
+        raise UserError(f"config.train.init_from: no checkpoint in {src}")
+    return src
 
 
 def setup(cfg) -> Run:
     """Validate, then (process 0) write config.json, build the steps and restore or init."""
     mesh, local_batch = validate(cfg)
     out_dir, t = Path(cfg.output_dir), cfg.train
+    runtime.check_output_dir(out_dir)
     train_it = make_iterator(cfg, "train", local_batch, t.seed)  # opens (checks) the shards
     ckpt_dir = cfg.checkpoint.directory or out_dir / "checkpoints"
+    init_from = check_init_from(cfg, ckpt_dir)
     ckpt = Checkpointer(ckpt_dir, cfg.checkpoint)
     check_resumable(cfg, ckpt)
     is_main = jax.process_index() == 0
     log = MetricsLogger(out_dir, enabled=is_main)
     if is_main:
-        write_atomic(out_dir / "config.json", config_lib.to_json(cfg))
+        with runtime.writing(out_dir / "config.json"):
+            write_atomic(out_dir / "config.json", config_lib.to_json(cfg))
     model = pretraining_model(cfg)
     tx = optim.make_optimizer(cfg.optimizer, t.num_steps)
     schedule = optim.learning_rate_schedule(cfg.optimizer, t.num_steps)
@@ -269,23 +251,26 @@ def setup(cfg) -> Run:
         f"({flops.parameter_count(cfg.model) / 1e6:.1f}M params)"
     )
     steps = CompiledSteps(model, tx, schedule, mesh, _example_batch(cfg), t.grad_accum_steps)
-    start, state, rng = _restore_or_init(cfg, steps, ckpt, train_it, log)
-    return Run(cfg, mesh, steps, ckpt, train_it, state, rng, start, local_batch, log, out_dir,
-               start if start else None)  # fmt: skip
+    start, state, rng, resumed = _restore_or_init(cfg, steps, ckpt, train_it, log, init_from)
+    log.resume_at(start)  # rows after the checkpoint (a killed run's) are logged again
+    saver = runtime.CheckpointSaver(ckpt, start if resumed else None)
+    return Run(cfg, mesh, steps, ckpt, saver, train_it, state, rng, start, local_batch, log,
+               out_dir)  # fmt: skip
 
 
-def _restore_or_init(cfg, steps, ckpt: Checkpointer, train_it, log) -> tuple[int, Any, Any]:
+def _restore_or_init(cfg, steps, ckpt: Checkpointer, train_it, log, init_from):
+    """(start step, state, rng, whether this run's own checkpoint was restored)."""
     restored = ckpt.restore_latest(steps.abstract_state())
-    if restored is None and cfg.train.init_from:
-        restored = _init_from(cfg.train.init_from, steps, ckpt.directory, log)
+    if restored is None and init_from is not None:
+        restored = _init_from(init_from, steps, log)
     if restored is None:
         seed = cfg.train.seed
-        return 0, steps.init_state(jax.random.key(seed)), jax.random.key(seed + 1)
+        return 0, steps.init_state(jax.random.key(seed)), jax.random.key(seed + 1), False
     start, state, data_state, rng = restored
     if data_state is not None:
         train_it.set_state(data_state)
         log.print(f"resumed from {ckpt.directory}/{start}")
-    return start, state, rng
+    return start, state, rng, data_state is not None
 
 
 def pretrain(cfg) -> RunResult:
@@ -295,9 +280,12 @@ def pretrain(cfg) -> RunResult:
     meter.mark(run.start)  # a resumed run's first interval starts at its restored step
     run.log.print(f"setup {time.perf_counter() - t0:.1f}s; MFU peak: {meter.peak_source}")
     loop_t0 = time.perf_counter()
-    with _Preemption() as preemption:
-        step, train_metrics, eval_metrics = _train(run, meter, preemption)
-    run.ckpt.close()
+    with runtime.Interrupts() as interrupts:
+        step, train_metrics, eval_metrics = _train(run, meter, interrupts)
+    run.saver.close()
+    if interrupts.signum is not None:
+        run.log.close()
+        interrupts.finish(runtime.stop_message(interrupts, step, run.ckpt.directory))
     done = f"steps {run.start + 1}..{step}" if step > run.start else "nothing: already complete"
     run.log.print(f"trained {done} in {format_duration(time.perf_counter() - loop_t0)}")
     plot = None
@@ -305,10 +293,10 @@ def pretrain(cfg) -> RunResult:
         plot = plot_curves(run.out_dir / "metrics.jsonl", run.out_dir / "curves.png")
     run.log.close()
     return RunResult(step, train_metrics, eval_metrics, run.out_dir, run.ckpt.directory, plot,
-                     preemption.signal_name)  # fmt: skip
+                     interrupts.name)  # fmt: skip
 
 
-def _train(run: Run, meter: Throughput, preemption: _Preemption) -> tuple[int, dict, dict]:
+def _train(run: Run, meter: Throughput, interrupts: runtime.Interrupts) -> tuple[int, dict, dict]:
     """The steps, and each periodic action behind its one predicate."""
     cfg, t = run.cfg, run.cfg.train
     train_metrics, eval_metrics, step = {}, {}, run.start
@@ -316,7 +304,9 @@ def _train(run: Run, meter: Throughput, preemption: _Preemption) -> tuple[int, d
         _profile(run, step)
         batch = sharding.global_batch(next(run.train_it), run.mesh)
         run.state, metrics = run.steps.train(run.state, batch, run.rng)
-        stop = preemption.requested
+        runtime.fault_point("step", step)
+        run.saver.poll()
+        stop = interrupts.agreed()
         save = itstime(step, cfg.checkpoint.every_steps, t.num_steps) or stop
         if itstime(step, t.log_every, t.num_steps, first=step == run.start + 1) or save:
             train_metrics = _log_train(run, meter, step, metrics)
@@ -328,7 +318,6 @@ def _train(run: Run, meter: Throughput, preemption: _Preemption) -> tuple[int, d
         if save:
             _save(run, step, ckpt_metrics)
         if stop:
-            run.log.print(f"{preemption.signal_name}: saved checkpoint at step {step}; exiting")
             break
     return step, train_metrics, eval_metrics
 
@@ -348,7 +337,7 @@ def _profile(run: Run, step: int) -> None:
 def _log_train(run: Run, meter: Throughput, step: int, metrics) -> dict:
     train_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
     if not _finite(train_metrics):
-        raise TrainingDiverged(_diverged_message(step, train_metrics, run.ckpt, run.last_good))
+        raise TrainingDiverged(_diverged_message(step, train_metrics, run))
     train_metrics.update(meter.report(step))
     if "real_tokens" in train_metrics:  # the logged step's share of non-pad tokens
         share = train_metrics.pop("real_tokens") / meter.tokens_per_step
@@ -378,21 +367,13 @@ def _log_eval(run: Run, step: int) -> dict:
 def _save(run: Run, step: int, ckpt_metrics: dict | None) -> None:
     """Checkpoint a finite state; a non-finite one stops the run instead."""
     if not bool(run.steps.params_finite(run.state.params)):
-        message = _diverged_message(step, {"params": float("nan")}, run.ckpt, run.last_good)
-        raise TrainingDiverged(message)
+        raise TrainingDiverged(_diverged_message(step, {"params": float("nan")}, run))
     data_state = run.train_it.get_state()
-    run.ckpt.save(step, run.state, data_state, run.rng, run.cfg, metrics=ckpt_metrics, force=True)
-    run.last_good = step
-    if after_save is not None:
-        after_save(step, run.ckpt)
+    run.saver.save(step, run.state, data_state, run.rng, run.cfg, metrics=ckpt_metrics)
 
 
-def _init_from(path: str, steps: CompiledSteps, own_dir: Path, log) -> tuple | None:
+def _init_from(src: Path, steps: CompiledSteps, log) -> tuple:
     """Another run's train state (e.g. phase 1 for phase 2), with a fresh data iterator."""
-    src = Path(path)
-    src = src / "checkpoints" if (src / "checkpoints").is_dir() else src
-    if str(src.absolute()) == str(own_dir):
-        return None
     other = Checkpointer(src, checkpoint_defaults())
     found = other.restore_latest(steps.abstract_state())
     other.close()
@@ -403,10 +384,11 @@ def _init_from(path: str, steps: CompiledSteps, own_dir: Path, log) -> tuple | N
     return step, state, None, rng
 
 
-def _diverged_message(step: int, metrics: dict, ckpt: Checkpointer, last_good: int | None) -> str:
+def _diverged_message(step: int, metrics: dict, run: Run) -> str:
     bad = ", ".join(f"{k}={v}" for k, v in metrics.items() if not math.isfinite(v))
+    last_good = run.saver.pending or run.saver.last_good
     where = (
-        f"the last good checkpoint is {ckpt.directory}/{last_good}"
+        f"the last good checkpoint is {run.ckpt.directory}/{last_good}"
         if last_good is not None
         else "no checkpoint was saved yet"
     )
