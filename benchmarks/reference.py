@@ -371,6 +371,7 @@ def embed_speed(args) -> None:
 
 def _timed_child(cmd: list[str], log: Path) -> dict:
     """Runs `cmd`, its output to `log`; wall, user and system seconds of the child."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     with log.open("w") as f:
