@@ -26,6 +26,8 @@ def test_local_paths_are_absolute(tmp_path, monkeypatch):
     assert str(fs.as_path(f"file://{tmp_path}/y")) == str(tmp_path / "y")
     with pytest.raises(ValueError, match="object storage"):
         fs.local_str("gs://bkt/x")
+    with pytest.raises(ValueError, match="empty path"):
+        fs.as_path("")  # not silently the working directory
 
 
 def test_atomic_write_local_replaces_and_leaves_no_temporary(tmp_path):

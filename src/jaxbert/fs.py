@@ -50,6 +50,8 @@ def as_path(path: PathLike) -> epath.Path:
     if isinstance(path, epath.Path) and is_remote(path):
         return path
     text = os.fspath(path)
+    if not text:  # os.path.abspath("") is the working directory: never what was meant
+        raise ValueError("empty path")
     if is_remote(text):
         return epath.Path(text)
     if text.startswith("file://"):
