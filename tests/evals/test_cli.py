@@ -17,15 +17,35 @@ def test_all_tasks_write_one_json(eval_data, tmp_path, capsys):
     out = tmp_path / "res.json"
     argv = ["eval-embeddings", "--init", str(ckpt), "--data", str(eval_data), "--corpus",
             str(WIKI_TINY), "--sentences", "50", "--corrections", "none,center,abtt",
-            "--output", str(out)]  # fmt: skip
+            "--output", str(out), "--answers", str(tmp_path / "answers")]  # fmt: skip
     assert cli.main(argv) == 0
     res = json.loads(out.read_text())
+    _answers_rescore_to_the_reported_numbers(tmp_path / "answers", eval_data, res["tasks"])
     assert res["settings"]["layer"] == "last4" and set(res["tasks"]) == {"wic", "wsd", "wordsim"}
     assert set(res["tasks"]["wic"]["results"]) == {"none", "center", "abtt"}
     assert set(res["tasks"]["wsd"]["results"]) == {"mfs", "none", "center", "abtt"}
     assert set(res["tasks"]["wordsim"]["results"]["table"]) == {"none", "center", "abtt"}
     printed = capsys.readouterr().out
     assert "ALL F1" in printed and "dev" in printed and "mean ρ" in printed
+
+
+def _answers_rescore_to_the_reported_numbers(answers, data, tasks):
+    """--answers: WSD key files (`instance_id sense_key`) and WiC T/F lines that, scored
+    against the gold files, give the numbers in the results JSON."""
+    from jaxbert.evals import run, wsd
+
+    gold = wsd.read_keys(data / wsd.FRAMEWORK / "ALL.gold.key.txt")
+    for system, res in tasks["wsd"]["results"].items():
+        keys = dict(
+            line.split(" ")
+            for line in (answers / "wsd" / f"{system}.key.txt").read_text().splitlines()
+        )
+        assert wsd.score(gold, keys)["F1"] == res["scores"]["ALL"]["F1"]
+    for split in ("train", "dev"):
+        labels = (data / run.WIC_DIR / split / f"{split}.gold.txt").read_text().split()
+        pred = (answers / "wic" / "none" / f"{split}.txt").read_text().split()
+        acc = sum(a == b for a, b in zip(pred, labels, strict=True)) / len(labels)
+        assert acc == tasks["wic"]["results"]["none"][f"{split}_accuracy"]
 
 
 @pytest.mark.parametrize(

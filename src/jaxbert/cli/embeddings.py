@@ -118,6 +118,9 @@ def _add_eval(subparsers) -> None:
     p.add_argument("--per-word", type=int, default=8, help="wordsim: contexts per word")
     _corpus_flags(p, sentences=100_000)
     p.add_argument("--output", required=True, help="results JSON (with the settings)")
+    p.add_argument("--answers", help="also write each system's answers here in the "
+                   "benchmarks' own formats (wic/CORRECTION/SPLIT.txt T/F lines, "
+                   "wsd/SYSTEM.key.txt for Scorer.java)")  # fmt: skip
     p.set_defaults(func=run_eval)
 
 
@@ -250,7 +253,8 @@ def run_eval(args) -> int:
     results = run.run(embedder, args.task, data, kinds, sentences=sentences,
                       semcor_sentences=args.semcor_sentences, per_word=args.per_word,
                       top_k=args.abtt_k, sentence_pool=args.sentence_pool,
-                      languages=[x for x in args.languages.split(",") if x])  # fmt: skip
+                      languages=[x for x in args.languages.split(",") if x],
+                      answers=Path(args.answers) if args.answers else None)  # fmt: skip
     settings = {k: v for k, v in vars(args).items() if k != "func"}
     settings |= {"layer": embedder.layer, "sentence_pool": embedder.sentence_pool,
                  "normalize": embedder.normalize}  # as resolved (flags or the model's recipe)  # fmt: skip

@@ -36,16 +36,20 @@ def check_data(data: Path, tasks) -> None:
 
 
 def run(embedder, tasks, data: Path, kinds, *, sentences=(), semcor_sentences=0, per_word=8,
-        top_k=0, languages=(), sentence_pool=None, log=print) -> dict:  # fmt: skip
+        top_k=0, languages=(), sentence_pool=None, answers: Path | None = None,
+        log=print) -> dict:  # fmt: skip
+    """Every task's scores; with `answers`, each system's answers in the benchmark's own
+    format under answers/TASK/ (WiC T/F lines, WSD key files) for re-scoring."""
     fit = fitter(kinds, top_k)
     out = {}
     for task in tasks:
         t0 = time.time()
         log(f"eval-embeddings: {task} …")
         if task == "wic":
-            res = wic.evaluate(embedder.word_vectors, data / WIC_DIR, fit)
+            res = wic.evaluate(embedder.word_vectors, data / WIC_DIR, fit, _writer(answers, task))
         elif task == "wsd":
-            res = wsd.evaluate(embedder.word_vectors, data, fit, semcor_sentences)
+            res = wsd.evaluate(embedder.word_vectors, data, fit, semcor_sentences,
+                               _writer(answers, task))  # fmt: skip
         elif task == "flores":
             vectors = lambda texts: embedder.sentence_vectors(texts, sentence_pool)  # noqa: E731
             res = flores.evaluate(vectors, data / flores.DIR, languages, fit)
@@ -59,6 +63,21 @@ def run(embedder, tasks, data: Path, kinds, *, sentences=(), semcor_sentences=0,
         for line in summary(task, res):
             log("  " + line)
     return out
+
+
+def _writer(answers: Path | None, task: str):
+    """(relative path, lines) → a file under answers/task/, written beside and renamed."""
+    if answers is None:
+        return None
+
+    def write(rel: str, lines) -> None:
+        path = answers / task / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(f"{x}\n" for x in lines), encoding="utf-8")
+        tmp.replace(path)
+
+    return write
 
 
 def summary(task: str, res: dict) -> list[str]:

@@ -74,9 +74,11 @@ def accuracy(cosines: np.ndarray, labels: np.ndarray, threshold: float) -> float
     return float(((cosines >= threshold) == labels).mean())
 
 
-def evaluate(vectors_of, root: Path, corrections) -> dict:
+def evaluate(vectors_of, root: Path, corrections, write_answers=None) -> dict:
     """`vectors_of(words, targets)` embeds; `corrections(train_vectors)` gives a dict of
-    name → fitted map. Per correction: threshold and train/dev/test accuracy."""
+    name → fitted map. Per correction: threshold and train/dev/test accuracy; with
+    `write_answers(relative_path, lines)`, each split's answers as WiC's own T/F lines
+    (`CORRECTION/SPLIT.txt`), so anyone can re-score them."""
     splits = {s: read_split(root, s) for s in SPLITS if (root / s).is_dir()}
     if "train" not in splits:
         raise UserError(f"WiC: {root}/train not found: the threshold is chosen on train")
@@ -87,4 +89,6 @@ def evaluate(vectors_of, root: Path, corrections) -> dict:
         t = best_threshold(cos["train"], splits["train"].labels)
         out[name] = {"threshold": t, **{f"{s}_accuracy": accuracy(cos[s], d.labels, t)
                                         for s, d in splits.items()}}  # fmt: skip
+        for s in splits if write_answers else ():
+            write_answers(f"{name}/{s}.txt", ["T" if c >= t else "F" for c in cos[s]])
     return {"pairs": {s: len(d.labels) for s, d in splits.items()}, "results": out}

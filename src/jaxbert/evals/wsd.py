@@ -212,9 +212,13 @@ SENSES = Path("wsd/wordnet/oewn2021_senses.tsv.gz")
 SEMCOR = Path("wsd/semcor/semcor30_wn30.tsv.gz")
 
 
-def evaluate(vectors_of, data: Path, corrections, max_semcor_sentences: int = 0) -> dict:
+def evaluate(vectors_of, data: Path, corrections, max_semcor_sentences: int = 0,
+             write_answers=None) -> dict:  # fmt: skip
     """`vectors_of(words, targets)` embeds; `corrections(semcor_vectors)` gives name →
-    fitted map. F1 per dataset for MFS and, per correction, for the centroids."""
+    fitted map. F1 per dataset for MFS and, per correction, for the centroids; with
+    `write_answers(relative_path, lines)`, each system's answers as a key file
+    (`SYSTEM.key.txt`: `instance_id sense_key` lines) that the framework's Scorer.java
+    reads against ALL.gold.key.txt."""
     inst = read_framework_xml(data / FRAMEWORK / "ALL.data.xml")
     gold = read_keys(data / FRAMEWORK / "ALL.gold.key.txt")
     missing = set(inst.ids) ^ set(gold)
@@ -231,8 +235,12 @@ def evaluate(vectors_of, data: Path, corrections, max_semcor_sentences: int = 0)
     test = vectors_of(inst.words, inst.targets)
     mfs, how = predict(inst, None, index, {}, counts)
     results = {"mfs": {"scores": score_by_set(gold, mfs), "decided_by": dict(how)}}
+    systems = {"mfs": mfs}
     for name, fix in corrections(train).items():
         preds, how = predict(inst, fix(test), index, centroids(fix(train), keys), counts)
         results[name] = {"scores": score_by_set(gold, preds), "decided_by": dict(how)}
+        systems[name] = preds
+    for name, preds in systems.items() if write_answers else ():
+        write_answers(f"{name}.key.txt", [f"{i} {k}" for i, k in sorted(preds.items())])
     return {"semcor_sentences": len(semcor.words), "semcor_instances": len(keys),
             "sense_keys_with_centroid": len(counts), "results": results}  # fmt: skip
