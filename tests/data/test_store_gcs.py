@@ -120,3 +120,16 @@ def test_mixture_specs_take_bucket_directories():
         ("en", "gs://b/en/prepared", 2.0),
         ("de", "gs://b/de", 1.0),
     ]
+
+
+@pytest.mark.slow
+def test_grain_workers_read_the_bucket(sharded, gcs_bucket):
+    """data.num_workers=2: Grain's spawned workers re-open the gs:// corpus (the server's
+    address comes with the environment) and yield exactly the in-process batches."""
+    out = fs.as_path(f"{gcs_bucket}/prepared")
+    fs.swap_in_dir(_copy(sharded), out, marker=prepare.MANIFEST_NAME)
+    kw = dict(packing="full_sentences", objective="mlm", seed=0)
+    _, serial = _batches(sharded, 4, **kw)
+    it, workers = _batches(out, 4, num_workers=2, **kw)
+    it.close()
+    assert _equal(serial, workers)
