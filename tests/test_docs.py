@@ -4,7 +4,8 @@ front page stays a front page, and every rendered table matches its results file
 Commands are read from fenced code blocks of README.md, CONTRIBUTING.md and docs/*.md:
 a line whose first word (after `VAR=value` prefixes) is `jaxbert` or `.venv/bin/jaxbert`,
 joined with its `\\` continuation lines, cut at a comment (` #`) or a shell operator
-(`|`, `&&`, `;`, `>`). The rule for placeholders: a command containing `…` (elided
+(`|`, `&&`, `;`, `>`). A line whose sub-command ends in `:` is the CLI's output
+(`jaxbert embed: error: …`), not a command. The rule for placeholders: a command containing `…` (elided
 arguments) or `[` (optional-argument notation) is skipped; any other word, `$VARS` and
 upper-case placeholders included, is passed to the parser as a literal string, which is
 all argparse needs to check the command's shape.
@@ -78,6 +79,8 @@ def commands(text: str) -> list[tuple[int, list[str]]]:
             words = words[1:]
         if not words or words[0] not in ("jaxbert", ".venv/bin/jaxbert"):
             continue
+        if len(words) > 1 and words[1].endswith(":"):
+            continue  # an error line the CLI printed, quoted as output
         argv = []
         for w in words[1:]:
             if w in OPERATORS or w.startswith(">"):
@@ -151,7 +154,7 @@ def test_every_quoted_jaxbert_command_parses(page):
 
 def test_the_command_reader_follows_its_rules():
     """Continuations join, comments and redirections are cut, elisions are skipped."""
-    text = "```bash\nX=1 jaxbert params   # counts\n.venv/bin/jaxbert data prepare \\\n  --out d > log\njaxbert plan --config …\n```\n"
+    text = "```bash\nX=1 jaxbert params   # counts\n.venv/bin/jaxbert data prepare \\\n  --out d > log\njaxbert plan --config …\njaxbert embed: error: x\n```\n"
     assert commands(text) == [(2, ["params"]), (3, ["data", "prepare", "--out", "d"])]
     assert parse_error(["params"]) is None
     assert parse_error(["no-such-command"])
