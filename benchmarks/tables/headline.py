@@ -38,8 +38,27 @@ def object_storage(results_dir: Path) -> str | None:
     )
 
 
+def huggingface(results_dir: Path) -> str | None:
+    """A real checkpoint against transformers: hidden states, tokens, a downstream score."""
+    data = load(results_dir, "reference.json")
+    if not data or "parity" not in data:
+        return None
+    parts = [f"hidden states within {data['parity']['max_abs_diff']:.1e} of transformers"]
+    sets = data.get("tokenization", {}).get("sets", {}).values()
+    if sets:
+        texts = sum(s["texts"] for s in sets)
+        parts.append(f"{sum(s['mismatches'] for s in sets)} token-id mismatches in {texts:,} texts")
+    if "sts" in data:
+        rho = data["sts"]["spearman"]
+        parts.append(
+            f"STS-B Spearman {rho['jaxbert']:.4f} vs sentence-transformers' "
+            f"{rho['sentence_transformers']:.4f}"
+        )
+    return "all-MiniLM-L6-v2: " + ", ".join(parts)
+
+
 # Figures computed here for topic modules that define no headline() of their own.
-FALLBACKS = {"object_storage": object_storage}
+FALLBACKS = {"object_storage": object_storage, "huggingface": huggingface}
 
 
 def figure(topic: str, results_dir: Path) -> str | None:
