@@ -44,7 +44,7 @@ def test_checkpoints_on_gcs_resume_set_aside_refuse_and_finetune(
 
     whole = pretrain(load_config(CONFIG, args("whole", whole_ckpt)))
     assert whole.step == 8 and _steps(whole_ckpt) == ["4", "8"]
-    killed = pretrain_cli(args("split", split_ckpt), kill_after_step=4)
+    killed = pretrain_cli(args("split", split_ckpt), fault="checkpoint:4:KILL")
     out, _ = killed.communicate(timeout=300)
     assert killed.returncode == -signal.SIGKILL, out
     assert _steps(split_ckpt) == ["4"]
