@@ -21,6 +21,8 @@ and merges its numbers into benchmarks/results/reference.json:
                 seed: jaxbert `finetune` vs transformers `Trainer` (wall, user, sys)
   export        a jaxbert MRPC run → `convert jaxbert-to-hf` → transformers'
                 BertForSequenceClassification: the same dev predictions
+  export-mlm    an MLM-only run with a sentencepiece tokenizer → BertForMaskedLM and
+                AutoTokenizer in transformers: the same token ids and logits
 
 Run in .venv-bench (torch, transformers, sentence-transformers: never runtime
 dependencies; versions in benchmarks/requirements-reference.txt), from the repository
@@ -361,8 +363,10 @@ def embed_speed(args) -> None:
            "stacks": rows, "peaks_gflops": peaks, "max_abs_vector_diff": diff,
            "speedup_vs_torch_fp32": rows["torch_fp32"]["median_s"] / rows["jaxbert"]["median_s"],
            "torch_threads": torch.get_num_threads(), "load_average": load_average()}  # fmt: skip
-    print(f"embed-speed: jaxbert/torch fp32 {out['speedup_vs_torch_fp32']:.2f}x "
-          f"(peaks xla {peaks['xla_fp32']:.0f}, torch {peaks['torch_fp32']:.0f} GFLOP/s)")
+    print(
+        f"embed-speed: jaxbert/torch fp32 {out['speedup_vs_torch_fp32']:.2f}x "
+        f"(peaks xla {peaks['xla_fp32']:.0f}, torch {peaks['torch_fp32']:.0f} GFLOP/s)"
+    )
     merge("embed_speed", out)
 
 
@@ -417,8 +421,10 @@ def finetune(args) -> None:
             r = jaxbert_finetune(seed, out) if stack == "jaxbert" else torch_finetune(seed, out)
             runs = [x for x in runs if not (x["stack"] == stack and x["seed"] == seed)]
             runs.append({"stack": stack, "seed": seed, **r})
-            print(f"  {stack} seed {seed}: acc {r['accuracy']:.4f} f1 {r['f1']:.4f} "
-                  f"wall {r['wall_s']:.0f}s sys {r['sys_s']:.0f}s load {r['load_average']}")
+            print(
+                f"  {stack} seed {seed}: acc {r['accuracy']:.4f} f1 {r['f1']:.4f} "
+                f"wall {r['wall_s']:.0f}s sys {r['sys_s']:.0f}s load {r['load_average']}"
+            )
             merge("finetune", {"task": "MRPC", "recipe": MRPC, "runs": runs})
 
 
@@ -510,6 +516,62 @@ def export(args) -> None:
     merge("export", out)
 
 
+def export_mlm(_args) -> None:
+    """An MLM-only jaxbert run (random tiny weights, a sentencepiece tokenizer trained
+    here, data.objective=mlm as `make pretrain` writes) → `convert jaxbert-to-hf` →
+    transformers' AutoModelForMaskedLM + AutoTokenizer: same token ids and MLM logits."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+    from flax import linen as nn
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from jaxbert.checkpoint import save_params
+    from jaxbert.data import corpus, tokenizer
+    from jaxbert.model.config import model_config
+    from jaxbert.model.heads import BertForPreTraining
+
+    run, hf_dir = RUNS / "mlm-tiny", RUNS / "mlm-tiny-export"
+    texts = [s for d in corpus.iter_corpus([ROOT / "tests/fixtures/data/wiki_tiny.txt"])
+             for s in corpus.split_sentences(d)]  # fmt: skip
+    import shutil
+
+    shutil.rmtree(run, ignore_errors=True)
+    tokenizer.train_sentencepiece(texts, run / "tokenizer", vocab_size=600, quiet=True)
+    tok = tokenizer.load_tokenizer(run / "tokenizer")
+    cfg = model_config("tiny", vocab_size=tok.vocab_size, num_layers=2)
+    ids = np.zeros((1, 8), np.int32)
+    model = BertForPreTraining(cfg, nsp=False)
+    params = jax.tree.map(np.asarray, nn.unbox(model.init(jax.random.key(0), ids, ids + 1, ids)))
+    save_params(run / "params", params["params"], cfg)
+    (run / "config.json").write_text(json.dumps({"data": {"objective": "mlm"}}))
+    shutil.move(str(run / "tokenizer"), str(run / "params" / "tokenizer"))
+    jaxbert = Path(sys.executable).parent / "jaxbert"
+    subprocess.run([str(jaxbert), "convert", "jaxbert-to-hf", str(run / "params"), str(hf_dir),
+                    "--overwrite"], check=True, cwd=ROOT)  # fmt: skip
+    hf_tok = AutoTokenizer.from_pretrained(hf_dir)
+    hf = AutoModelForMaskedLM.from_pretrained(hf_dir).eval()
+    sample = texts[:64]
+    same_ids = sum(
+        hf_tok(t, add_special_tokens=False)["input_ids"] == tok.encode(t) for t in sample
+    )
+    enc = hf_tok(sample[:8], padding=True, truncation=True, max_length=64, return_tensors="np")
+    mask = enc["attention_mask"].astype(np.int32)
+    ours = model.apply(params, jnp.asarray(enc["input_ids"], jnp.int32), jnp.asarray(mask),
+                       jnp.zeros_like(jnp.asarray(mask)))["mlm_logits"]  # fmt: skip
+    with torch.no_grad():
+        theirs = hf(**{k: torch.from_numpy(v) for k, v in enc.items()}).logits.numpy()
+    diff = float(np.abs(np.asarray(ours) - theirs)[mask.astype(bool)].max())
+    out = {"architecture": json.loads((hf_dir / "config.json").read_text())["architectures"][0],
+           "tokenizer": "sentencepiece unigram → tokenizer.json", "texts": len(sample),
+           "identical_token_ids": int(same_ids), "max_abs_logit_diff": diff}  # fmt: skip
+    print(
+        f"export-mlm: {out['architecture']}, {same_ids}/{len(sample)} identical token ids, "
+        f"logits within {diff:.1e}"
+    )
+    merge("export_mlm", out)
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -517,6 +579,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parts = {"fetch": fetch, "parity": parity, "tokenization": tokenization, "sts": sts,
              "embed-speed": embed_speed, "finetune": finetune, "export": export,
+             "export-mlm": export_mlm,
              "_hf-finetune": hf_finetune_child}  # fmt: skip
     parser.add_argument("parts", nargs="+", choices=list(parts))
     parser.add_argument("--parity-sentences", type=int, default=200)

@@ -53,10 +53,16 @@ def fidelity(res: dict) -> str:
         e = res["export"]
         rows.append(("export → transformers " + e["architecture"], "MRPC dev predictions",
                      f"{e['identical_predictions']}/{e['dev_examples']} identical"))  # fmt: skip
+    if "export_mlm" in res:
+        m = res["export_mlm"]
+        rows.append((f"export of an MLM-only run → transformers {m['architecture']}",
+                     f"{m['texts']} texts, {m['tokenizer']}",
+                     f"{m['identical_token_ids']}/{m['texts']} identical token ids, "
+                     f"logits within {m['max_abs_logit_diff']:.1e}"))  # fmt: skip
     if not rows:
         return not_measured(f"{COMMAND} fetch parity tokenization sts")
     return table(("check", "on", "result"), rows) + source(
-        f"{COMMAND} parity tokenization sts finetune export", MACHINE, files=FILES
+        f"{COMMAND} parity tokenization sts finetune export export-mlm", MACHINE, files=FILES
     )
 
 
