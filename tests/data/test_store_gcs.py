@@ -103,12 +103,19 @@ def test_missing_bucket_manifest_is_a_user_error(gcs_bucket):
         store.PreparedCorpus(f"{gcs_bucket}/nothing")
 
 
-def test_host_documents_contiguous_blocks():
-    """Contiguous shares are disjoint blocks covering the split, sizes within one."""
-    docs = np.arange(10, 21)
-    shares = [pipeline.host_documents(docs, "contiguous", i, 4) for i in range(4)]
-    assert np.array_equal(np.concatenate(shares), docs)
-    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+def test_host_documents_contiguous_blocks(sharded):
+    """Contiguous shares are disjoint blocks covering the split, each within one document's
+    tokens of 1/N of the split's tokens; round_robin deals every N-th document."""
+    corpus = store.PreparedCorpus(sharded)
+    for split in ("train", "eval"):
+        docs = pipeline.split_documents(corpus.num_documents, 0.2, split)
+        tokens = corpus.doc_token_spans(docs)[1]
+        shares = [pipeline.host_documents(docs, "contiguous", i, 3, corpus) for i in range(3)]
+        assert np.array_equal(np.concatenate(shares), docs)
+        sizes = [corpus.doc_token_spans(s)[1].sum() if len(s) else 0 for s in shares]
+        assert max(abs(x - tokens.sum() / 3) for x in sizes) <= tokens.max()
+    docs = np.arange(10)
+    assert pipeline.host_documents(docs, "round_robin", 1, 4).tolist() == [1, 5, 9]
 
 
 def test_mixture_specs_take_bucket_directories():

@@ -15,7 +15,7 @@ fewer wraps around), so epochs never need to be enumerated to find where batch g
 Splits: the last `eval_fraction` of the documents (at least one, in corpus order) are
 held out; ``split="eval"`` reads only those, ``"train"`` the rest. Documents are dealt
 round-robin to processes (``docs[process_index::process_count]``), or with
-``data.host_documents=contiguous`` as one contiguous block each, so that a host opens only
+``data.host_documents=contiguous`` as one contiguous block each (balanced by tokens), so that a host opens only
 the shards holding its block (a corpus on a bucket: docs/object-storage.md); random-next
 segments come from any document of the split.
 
@@ -87,12 +87,28 @@ OBJECTIVES = ("mlm_nsp", "mlm")
 HOST_DOCUMENTS = ("round_robin", "contiguous")
 
 
-def host_documents(docs: np.ndarray, mode: str, process_index: int, process_count: int):
+def host_documents(
+    docs: np.ndarray, mode: str, process_index: int, process_count: int, corpus=None
+) -> np.ndarray:
     """This process's share of a split's documents: every process_count-th one, or one
-    contiguous block (sizes differing by at most one) that spans as few shards as possible."""
-    if mode == "contiguous":
-        return np.array_split(docs, process_count)[process_index]
-    return docs[process_index::process_count]
+    contiguous block holding about 1/process_count of the split's tokens. Its edges are
+    document starts found in the shards the block reads anyway; the only other shard
+    index read is the one where the training split ends and the held-out one begins."""
+    if mode != "contiguous":
+        return docs[process_index::process_count]
+    lo, hi = int(docs[0]), int(docs[-1]) + 1  # a split is a contiguous range of documents
+
+    def start(doc: int) -> int:  # the first token of `doc` (the end of the corpus past it)
+        if doc in (0, corpus.num_documents):
+            return 0 if doc == 0 else corpus.total_tokens
+        return int(corpus.doc_token_spans([doc])[0][0])
+
+    t_lo, t_hi = start(lo), start(hi)
+    a, b = (
+        corpus.token_boundary_doc(t_lo + (t_hi - t_lo) * i // process_count)
+        for i in (process_index, process_index + 1)
+    )
+    return np.arange(min(max(lo, a), hi), min(max(lo, b), hi), dtype=docs.dtype)
 
 
 def derived_max_predictions(mask_prob: float, max_seq_length: int) -> int:
@@ -182,7 +198,7 @@ class BatchSource:
         self.corpus = PreparedCorpus(cfg["prepared_dir"])
         self.split_docs = split_documents(self.corpus.num_documents, cfg["eval_fraction"], split)
         self.local_docs = host_documents(
-            self.split_docs, cfg["host_documents"], process_index, process_count
+            self.split_docs, cfg["host_documents"], process_index, process_count, self.corpus
         )
         if len(self.local_docs) == 0:
             raise UserError(

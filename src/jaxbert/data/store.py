@@ -216,6 +216,20 @@ class PreparedCorpus:
             self._tokens[k] = tokens
         return self._tokens[k]
 
+    @property
+    def total_tokens(self) -> int:
+        return int(self.shard_token_start[-1])
+
+    def token_boundary_doc(self, token: int) -> int:
+        """The first document that starts at or after global token `token`: a block edge
+        balanced by tokens. Opens only the index of the shard holding that token."""
+        if token >= self.total_tokens:
+            return self.num_documents
+        k = int(np.searchsorted(self.shard_token_start, token, side="right") - 1)
+        doc_sent, sent_tok = self._shard_index(k)
+        local = token - self.shard_token_start[k]
+        return int(self.shard_doc_start[k] + np.searchsorted(sent_tok[doc_sent], local))
+
     def open_documents(self, docs: np.ndarray) -> None:
         """Opens (and checks against the manifest) the shards holding `docs`, so that a
         damaged shard is reported when training starts, not at the batch that reaches it."""
