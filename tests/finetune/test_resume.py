@@ -4,7 +4,8 @@ best parameters, bit for bit.
 
 Every run is `python -m jaxbert.cli finetune` in a subprocess on one CPU device: SST-2's
 fixture (4 training sentences) at batch 1 gives 4 steps an epoch, 2 epochs, a checkpoint
-every 3 steps and at epoch ends (steps 3, 4, 6, 8). Faults come from JAXBERT_TEST_FAULT (the run signals itself at a given step).
+every 3 steps and at epoch ends (steps 3, 4, 6, 8). Faults come from the run core's one
+test hook, JAXBERT_TEST_FAULT (the run signals itself at a given step).
 The runs share a persistent compilation cache, so only the first one compiles.
 """
 
@@ -25,6 +26,7 @@ from jaxbert.checkpoint import load_params, step_dirs
 from jaxbert.config import load_config
 from jaxbert.errors import UserError
 from jaxbert.finetune import run
+from jaxbert.train import runtime
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "finetune"
@@ -63,13 +65,13 @@ def env(tmp_path_factory) -> dict:
     env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax_cache"))
     env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-    env.pop(run.FAULT_ENV, None)
+    env.pop(runtime.FAULT_ENV, None)
     return env
 
 
 def finetune(out: Path, env: dict, fault: str = "") -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "jaxbert.cli", "finetune", "--config", CONFIG, *overrides(out)]
-    env = {**env, run.FAULT_ENV: fault} if fault else env
+    env = {**env, runtime.FAULT_ENV: fault} if fault else env
     return subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
@@ -139,8 +141,6 @@ def test_ctrl_c_and_sigterm_checkpoint_exit_cleanly_and_resume(env, tmp_path):
     assert step_dirs(out / "checkpoints") == [4, 5] and not (out / "metrics.json").exists()
 
     changed = load_config(CONFIG, overrides(out, **{"optimizer.learning_rate": 0.02}))
-    with pytest.raises(
-        UserError, match=r"optimizer\.learning_rate \(checkpoint 0\.01, now 0\.02\)"
-    ):
+    with pytest.raises(UserError, match=r"config\.optimizer\.learning_rate: 0\.01 → 0\.02"):
         run.check_output_dir(changed)
     assert run.check_output_dir(load_config(CONFIG, overrides(out, log_every=7))) == "resume"

@@ -20,13 +20,13 @@ from jaxbert.checkpoint import load_params, save_params
 from jaxbert.config import load_config
 from jaxbert.data.tokenizer import load_tokenizer
 from jaxbert.errors import UserError
-from jaxbert.finetune import run
+from jaxbert.finetune import build, outputs, run
 from jaxbert.finetune.data import load_task_data
 from jaxbert.finetune.step import FinetuneSteps, build_model, loss_sums, make_optimizer
 from jaxbert.finetune.tasks import ner
 from jaxbert.model.heads import BertEmbedder
 from jaxbert.pretrained import Pretrained, load_pretrained
-from jaxbert.train import optim
+from jaxbert.train import optim, runtime
 from tests.conftest import REPO, micro_model_config
 
 FIXTURES = REPO / "tests" / "fixtures" / "finetune"
@@ -367,8 +367,8 @@ def test_unfinished_run_resumes_only_with_the_same_training_config(tmp_path):
     changed = overrides(tmp_path, num_epochs=2, **{"model.hidden_size": 64})
     with pytest.raises(UserError) as e:
         run.check_output_dir(load_config(spec, changed))
-    assert "model.hidden_size (checkpoint 32, now 64)" in str(e.value)
-    assert "num_epochs (checkpoint 1, now 2)" in str(e.value)
+    assert "config.model.hidden_size: 32 → 64" in str(e.value)
+    assert "config.num_epochs: 1 → 2" in str(e.value)
     assert "overwrite=true" in str(e.value)
     restart = load_config(spec, [*changed, "--config.overwrite=true"])
     assert run.check_output_dir(restart) == "restart"
@@ -380,47 +380,34 @@ def test_best_params_survive_a_crash_between_writing_and_renaming(tmp_path, monk
     tokenizer); the next save replaces it and leaves no .new/.old directory behind."""
     pre = Pretrained(micro_model_config(**MICRO), None, VOCAB, "test")
     old, new = {"w": np.zeros((2, 3), np.float32)}, {"w": np.ones((2, 3), np.float32)}
-    run._save_best(old, pre, tmp_path)
+    outputs.save_best(old, pre, tmp_path)
 
     def crash(point, step):
         if point == "best_params":
             raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(run, "FAULT_HOOK", crash)
+    monkeypatch.setattr(runtime, "FAULT_HOOK", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run._save_best(new, pre, tmp_path)
+        outputs.save_best(new, pre, tmp_path)
     _, saved = load_params(tmp_path / "best_params")
     assert np.array_equal(saved["w"], old["w"])
     assert (tmp_path / "best_params" / "tokenizer" / "vocab.txt").is_file()
-    monkeypatch.setattr(run, "FAULT_HOOK", None)
-    run._save_best(new, pre, tmp_path)
+    monkeypatch.setattr(runtime, "FAULT_HOOK", None)
+    outputs.save_best(new, pre, tmp_path)
     _, saved = load_params(tmp_path / "best_params")
     assert np.array_equal(saved["w"], new["w"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best_params"]
-
-
-def test_replace_dir_recovers_from_a_crash_between_its_two_renames(tmp_path):
-    """If a crash left only dst.old (dst moved aside, src not yet renamed), the next
-    replace_dir puts the old one back first, then replaces it: no state loses both."""
-    src, dst = tmp_path / "new", tmp_path / "best"
-    (tmp_path / "best.old").mkdir()
-    (tmp_path / "best.old" / "f").write_text("old")
-    src.mkdir()
-    (src / "f").write_text("new")
-    run.replace_dir(src, dst)
-    assert (dst / "f").read_text() == "new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
 
 
 def test_json_outputs_are_replaced_atomically(tmp_path):
     """config.json/metrics.json go to a temp file beside and are renamed over: a failed
     write leaves the old file whole and no temp file behind a successful one."""
     path = tmp_path / "metrics.json"
-    run._write_json(path, {"a": 1})
+    outputs.write_json(path, {"a": 1})
     with pytest.raises(TypeError):
-        run._write_json(path, {"a": object()})
+        outputs.write_json(path, {"a": object()})
     assert json.loads(path.read_text()) == {"a": 1}
-    run._write_json(path, {"a": 2})
+    outputs.write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
@@ -435,12 +422,12 @@ def test_an_mlm_only_checkpoint_gets_a_pooling_hint_for_sentence_tasks(tmp_path)
     assert pre.objective == "mlm"
     cfg = load_config(str(CONFIGS / "glue.py") + ":sst2", overrides(tmp_path))
     notes = []
-    run._pooling_hint(cfg, pre, "classification", notes.append)
+    build._pooling_hint(cfg, pre, "classification", notes.append)
     assert len(notes) == 1 and "--config.pooling=mean" in notes[0]
-    run._pooling_hint(cfg, pre, "token", notes.append)
+    build._pooling_hint(cfg, pre, "token", notes.append)
     cfg.pooling = "mean"
-    run._pooling_hint(cfg, pre, "classification", notes.append)
+    build._pooling_hint(cfg, pre, "classification", notes.append)
     pre.objective = "mlm_nsp"
     cfg.pooling = "cls"
-    run._pooling_hint(cfg, pre, "regression", notes.append)
+    build._pooling_hint(cfg, pre, "regression", notes.append)
     assert len(notes) == 1

@@ -70,4 +70,4 @@ def test_configs_saved_before_new_keys_still_resume(tmp_path):
     del old["features"], old["squad"]["eval_files"]
     assert run.config_differences(old, cfg) == []
     cfg["squad"]["eval_files"] = "x.json"
-    assert run.config_differences(old, cfg) == ["squad.eval_files (checkpoint '', now 'x.json')"]
+    assert run.config_differences(old, cfg) == ["config.squad.eval_files: '' → 'x.json'"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxbert import fs
 from jaxbert.errors import UserError
 from jaxbert.finetune.config import task_family
 from jaxbert.finetune.tasks import glue, ner, squad
@@ -129,9 +130,8 @@ def _glue_split(task, split: str, examples, feats: Arrays) -> EvalSplit:
         # Dev predictions in the same leaderboard format, under the test file's name.
         name = task.submission[split.replace("dev", "test")]
         path = out_dir / "dev" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
         rows = [f"{g}\t{glue.format_prediction(task, v)}" for g, v in zip(guids, values)]
-        path.write_text("\n".join(["index\tprediction", *rows]) + "\n", encoding="utf-8")
+        fs.atomic_write_text(path, "\n".join(["index\tprediction", *rows]) + "\n")
         return [path]
 
     return EvalSplit(split, feats, decode, score if labeled else None, write)
@@ -175,8 +175,7 @@ def _ner_split(name: str, sentences, feats: Arrays, metas) -> EvalSplit:
         for sent, tags in zip(sentences, predicted):
             lines += [f"{w} {g} {p}" for w, g, p in zip(sent.words, sent.tags, tags)] + [""]
         path = out_dir / f"ner_{name}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines), encoding="utf-8")
+        fs.atomic_write_text(path, "\n".join(lines))
         return [path]
 
     return EvalSplit(name, feats, decode, score, write)

@@ -14,6 +14,12 @@ epoch's loss so far, history, best metric and epoch) is written every
 command continues from it and ends with the same metrics and predictions as an
 uninterrupted run. metrics.json is written last and marks a finished run, whose
 checkpoints are then removed.
+
+This module keeps only what is fine-tuning's own: epochs, dev evaluation, best params.
+Signals (the agreed stop step), the test hook, failed saves and the metrics log are the
+run core's (`train/runtime.py`, shared with pretraining); the pieces around the loop are
+`build.py` (model, data, state), `batches.py` (host batches, predictions), `resume.py`
+(resume or refuse) and `outputs.py` (predictions, best_params, metrics.json).
 """
 
 from __future__ import annotations
@@ -21,87 +27,35 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import shutil
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import ml_collections
-import numpy as np
 
-from jaxbert import config as config_lib
 from jaxbert import sharding
-from jaxbert.checkpoint import (
-    Checkpointer,
-    checkpoint_defaults,
-    read_config,
-    step_dirs,
-    sync_processes,
-    write_atomic,
-)
+from jaxbert.checkpoint import Checkpointer, checkpoint_defaults
 from jaxbert.errors import UserError
 from jaxbert.finetune import buckets as buckets_lib
-from jaxbert.finetune import features as features_lib
 from jaxbert.finetune import seeds as seeds_lib
-from jaxbert.finetune.config import check_config, finetune_defaults
-from jaxbert.finetune.data import EvalSplit, TaskData, load_task_data
-from jaxbert.finetune.step import SEQUENCE_KINDS, FinetuneSteps, build_model, make_optimizer
-from jaxbert.model.config import validate
-from jaxbert.pretrained import Pretrained, check_vocab, load_pretrained, resolve_path
-from jaxbert.train import optim
+from jaxbert.finetune.batches import (  # noqa: F401 — the loop's API, re-exported
+    epoch_order,
+    evaluate,
+    fmt,
+    local_rows,
+    num_rows,
+    padded_batches,
+    predict,
+)
+from jaxbert.finetune.build import resolve_model, setup, warmup_steps  # noqa: F401
+from jaxbert.finetune.config import check_config
+from jaxbert.finetune.data import TaskData
+from jaxbert.finetune.outputs import FinetuneResult, finish, save_config
+from jaxbert.finetune.resume import check_output_dir, config_differences, remove_checkpoints
+from jaxbert.train import runtime
 from jaxbert.train.logger import MetricsLogger, format_duration, progress_bar
 
 __all__ = ["FinetuneResult", "Progress", "check_config", "finetune", "setup"]
-
-# Keys a resumed run may change: where things go, how often it logs or checkpoints, how
-# it is laid out on devices (the eval batch size and the mesh change only rounding), not
-# what it trains on or how. A moved data_dir is fine: the data's size is checked instead.
-RESUMABLE_CHANGES = frozenset(
-    {
-        "output_dir",
-        "overwrite",
-        "log_every",
-        "checkpoint_every_steps",
-        "save_best",
-        "eval_batch_size",
-        "mesh",
-        "data_dir",
-    }
-)
-
-# Fault injection, for tests only (never set in real runs). `JAXBERT_TEST_FAULT=POINT:
-# STEP:SIGNAL` makes the run send itself SIGNAL (KILL, INT or TERM) at POINT: "step"
-# (after that train step) or "checkpoint" (once that step's checkpoint is committed).
-# `FAULT_HOOK(point, step)`, when set, is called at those points and at "best_params"
-# (the new best params written beside the old ones, not yet renamed over them).
-FAULT_ENV = "JAXBERT_TEST_FAULT"
-FAULT_HOOK = None
-
-
-def _fault(point: str, step: int = 0, ckpt: Checkpointer | None = None) -> None:
-    if FAULT_HOOK is not None:
-        FAULT_HOOK(point, step)
-    spec = os.environ.get(FAULT_ENV, "")
-    if spec:
-        where, at, name = spec.split(":")
-        if where == point and int(at) == step:
-            if ckpt is not None:
-                ckpt.wait()
-            os.kill(os.getpid(), getattr(signal, f"SIG{name}"))
-
-
-@dataclasses.dataclass
-class FinetuneResult:
-    output_dir: Path
-    metrics: dict | None  # the metrics.json content; None when stopped by SIGTERM
-    files: list[Path]
-    params: object  # the best-on-dev parameters (sharded jax arrays)
-    preempted: bool = False  # SIGTERM: checkpointed and stopped; rerun to resume
 
 
 @dataclasses.dataclass
@@ -117,307 +71,6 @@ class Progress:
     best: float | None = None  # the best dev metric so far; None before the first eval
     best_epoch: int = 0
     num_train_features: int = 0  # the data a checkpoint was trained on, checked on resume
-
-
-def resolve_model(cfg) -> tuple[Pretrained, object]:
-    """The encoder to fine-tune (config, weights or None, tokenizer) and the tokenizer."""
-    from jaxbert.data.tokenizer import load_tokenizer
-
-    if cfg.init == "scratch":
-        if not cfg.tokenizer:
-            raise UserError("config.init=scratch needs --config.tokenizer (a .model or vocab.txt)")
-        tokenizer = load_tokenizer(resolve_path(cfg.tokenizer))
-        model_cfg = ml_collections.ConfigDict(cfg.model.to_dict())
-        model_cfg.vocab_size = tokenizer.vocab_size
-        pre = Pretrained(model_cfg, None, tokenizer.path, f"scratch ({model_cfg.size} size)")
-    else:
-        pre = load_pretrained(cfg.init, cfg.tokenizer)
-        tokenizer = load_tokenizer(pre.tokenizer_path)
-    if cfg.dtype:
-        pre.model_cfg.dtype = cfg.dtype
-    validate(pre.model_cfg, "model")
-    check_vocab(pre.model_cfg, tokenizer, "config.tokenizer")
-    if cfg.max_seq_length > pre.model_cfg.max_position_embeddings:
-        raise UserError(
-            f"config.max_seq_length={cfg.max_seq_length} exceeds the model's "
-            f"max_position_embeddings={pre.model_cfg.max_position_embeddings}"
-        )
-    return pre, tokenizer
-
-
-# --- host batches -----------------------------------------------------------------------
-
-
-def padded_batches(
-    features: dict[str, np.ndarray], order: np.ndarray, batch_size: int, first: int = 0,
-    batches: list[np.ndarray] | None = None, buckets: tuple[int, ...] | None = None,
-) -> Iterator[dict[str, np.ndarray]]:  # fmt: skip
-    """Global batches of `order`'s rows (or of the given `batches` of row indices) from
-    batch `first` on, the last one topped up with weight-0 copies; with `buckets`, each
-    trimmed to the smallest bucket length that holds its rows.
-
-    Padding repeats real rows (not zeros): an all-padding row would attend over no keys,
-    and a NaN there would survive multiplication by weight 0.
-    """
-    if batches is None:
-        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    seq_len = features["input_ids"].shape[1]
-    for idx in batches[first:]:
-        real = len(idx)
-        if real < batch_size:
-            idx = np.concatenate([idx, np.resize(order[:batch_size], batch_size - real)])
-        batch = {k: v[idx] for k, v in features.items()}
-        batch["weight"] = (np.arange(batch_size) < real).astype(np.float32)
-        if buckets:
-            length = buckets_lib.trim_length(buckets_lib.row_lengths(batch), buckets)
-            batch = buckets_lib.trim(batch, length, seq_len)
-        yield batch
-
-
-def local_rows(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """This process's slice of a global batch (every process builds the same batches)."""
-    if jax.process_count() == 1:
-        return batch
-    n = len(batch["weight"]) // jax.process_count()
-    lo = jax.process_index() * n
-    return {k: v[lo : lo + n] for k, v in batch.items()}
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-def num_rows(features: dict[str, np.ndarray]) -> int:
-    return len(features["input_ids"])
-
-
-# --- evaluation -------------------------------------------------------------------------
-
-
-def predict(
-    steps: FinetuneSteps, params, features, batch_size: int, buckets=None
-) -> tuple[dict, float]:
-    """Predictions for every row of `features` (padding stripped, file order) and the mean
-    loss; with `buckets`, rows go through in length order in trimmed batches."""
-    n, seq_len = num_rows(features), features["input_ids"].shape[1]
-    order = np.arange(n)
-    if buckets:
-        order = np.argsort(buckets_lib.row_lengths(features), kind="stable")
-    outs, total, count = [], 0.0, 0.0
-    for batch in padded_batches(features, order, batch_size, buckets=buckets):
-        preds, t, c = steps.eval(params, sharding.global_batch(local_rows(batch), steps.mesh))
-        length = batch["input_ids"].shape[1]
-        outs.append(buckets_lib.pad_back(jax.device_get(preds), length, seq_len))
-        total, count = total + float(t), count + float(c)
-    if not outs:
-        return {}, 0.0
-    merged = {k: np.concatenate([o[k] for o in outs])[:n] for k in outs[0]}
-    in_file_order = {}
-    for k, v in merged.items():
-        in_file_order[k] = np.empty_like(v)
-        in_file_order[k][order] = v
-    return in_file_order, total / max(count, 1.0)
-
-
-def evaluate(steps, params, split: EvalSplit, batch_size: int, buckets=None) -> tuple[dict, object]:
-    """The split's metrics and its decoded answers (for `split.write`)."""
-    preds, loss = predict(steps, params, split.features, batch_size, buckets)
-    answers = split.decode(preds)
-    metrics = {"loss": loss}
-    if split.score is not None:
-        metrics.update(split.score(answers))
-    return metrics, answers
-
-
-def _fmt(metrics: dict) -> str:
-    return ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
-
-
-# --- the output directory ---------------------------------------------------------------
-
-
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def config_differences(saved: dict, current: dict) -> list[str]:
-    """`key (checkpoint A, now B)` for each training-shaping key whose value differs."""
-    a = _flat(json.loads(json.dumps(saved)))
-    b = _flat(json.loads(json.dumps(current)))
-    # A key one side lacks was added since (features.*, squad.eval_files, …): it had its
-    # default then, so only a non-default value counts as a difference.
-    defaults = _flat(json.loads(config_lib.to_json(finetune_defaults(current.get("task", "sst2")))))
-    for k in set(a) ^ set(b):
-        if k in defaults:
-            a.setdefault(k, defaults[k])
-            b.setdefault(k, defaults[k])
-    keys = sorted(k for k in set(a) | set(b) if k.split(".")[0] not in RESUMABLE_CHANGES)
-    missing = "<absent>"
-    return [
-        f"{k} (checkpoint {a.get(k, missing)!r}, now {b.get(k, missing)!r})"
-        for k in keys
-        if a.get(k, missing) != b.get(k, missing)
-    ]
-
-
-def _saved_config(ckpt_dir: Path) -> dict | None:
-    """The config of the newest checkpoint whose config is readable (None: none is)."""
-    for step in reversed(step_dirs(ckpt_dir)):
-        try:
-            return read_config(ckpt_dir, step).to_dict()
-        except (UserError, ValueError, OSError):
-            continue
-    return None
-
-
-def check_output_dir(cfg) -> str:
-    """Whether to "resume", start "fresh" or "restart" (overwrite=true over an unfinished
-    run with another config); refuses whatever would lose work.
-
-    Checkpoints mean an unfinished run (a finished one removes them): it resumes if its
-    training config is this one's. metrics.json alone means a finished run. Either is
-    replaced only with overwrite=true. Reads only: nothing is written before validation.
-    """
-    out_dir = Path(cfg.output_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"config.output_dir {out_dir} is a file, not a directory")
-    ckpt_dir = out_dir / "checkpoints"
-    if step_dirs(ckpt_dir):
-        saved = _saved_config(ckpt_dir)
-        diff = [] if saved is None else config_differences(saved, cfg.to_dict())
-        if not diff:
-            return "resume"
-        if not cfg.overwrite:
-            raise UserError(
-                f"config.output_dir {out_dir} holds an unfinished run with a different "
-                f"training config: {'; '.join(diff)}. Rerun with its values to resume it, "
-                "pass --config.overwrite=true to start over, or choose another output_dir"
-            )
-        _print_main(
-            f"overwrite=true: starting over in {out_dir} (config differs: {'; '.join(diff)})"
-        )
-        return "restart"
-    if (out_dir / "metrics.json").exists() and not cfg.overwrite:
-        raise UserError(
-            f"config.output_dir {out_dir} already holds a fine-tuning run; choose another "
-            "--config.output_dir or pass --config.overwrite=true"
-        )
-    return "fresh"
-
-
-def _write_json(path: Path, obj, **kw) -> None:
-    """Beside, then renamed over: a reader sees the old file or the new, never half."""
-    write_atomic(path, json.dumps(obj, indent=2, **kw))
-
-
-def _remove_checkpoints(out_dir: Path) -> None:
-    if jax.process_index() == 0 and (out_dir / "checkpoints").exists():
-        shutil.rmtree(out_dir / "checkpoints")
-    sync_processes(f"finetune:rm-checkpoints:{out_dir}")
-
-
-# --- setup ------------------------------------------------------------------------------
-
-
-def warmup_steps(cfg, num_steps: int) -> int:
-    """optimizer.warmup_steps, or (when it is -1) warmup_fraction of the run's steps."""
-    if cfg.optimizer.warmup_steps >= 0:
-        return int(cfg.optimizer.warmup_steps)
-    return int(round(cfg.warmup_fraction * num_steps))
-
-
-def _optimizer_config(cfg, num_steps: int) -> ml_collections.ConfigDict:
-    opt = ml_collections.ConfigDict(cfg.optimizer.to_dict())
-    opt.warmup_steps = warmup_steps(cfg, num_steps)
-    return opt
-
-
-def _example(batch_size: int, seq_len: int) -> dict:
-    z = jnp.zeros((batch_size, seq_len), jnp.int32)
-    return {"input_ids": z, "input_mask": z, "segment_ids": z}
-
-
-def setup(cfg, log=print):
-    """Everything before the first step: mesh, model, data, optimizer, sharded state.
-
-    Reads but never writes, so a bad input found here leaves output_dir as it was.
-    """
-    check_config(cfg)
-    mesh = sharding.create_mesh(cfg.mesh)
-    divisor = sharding.batch_divisor(mesh) * jax.process_count()
-    eval_bs = cfg.eval_batch_size or cfg.batch_size
-    for key, bs in (("batch_size", cfg.batch_size), ("eval_batch_size", eval_bs)):
-        if bs % divisor:
-            raise UserError(f"config.{key}={bs} must be divisible by {divisor} (data×fsdp shards)")
-    pre, tokenizer = resolve_model(cfg)
-    t0 = time.perf_counter()
-    data = load_task_data(cfg, tokenizer)
-    if cfg.get("length_buckets", True) and data.kind != "span":  # SQuAD windows stay full
-        data.buckets = buckets_lib.bucket_lengths(cfg.max_seq_length)
-    log(
-        f"{cfg.task}: {num_rows(data.train)} train features, "
-        + ", ".join(f"{s.name} {num_rows(s.features)}" for s in data.dev + data.test)
-        + f" ({time.perf_counter() - t0:.1f}s to read and tokenize)"
-        + (f"; length buckets {list(data.buckets)}" if data.buckets else "")
-    )
-    steps_per_epoch = math.ceil(num_rows(data.train) / cfg.batch_size)
-    num_steps = steps_per_epoch * cfg.num_epochs
-    opt = _optimizer_config(cfg, num_steps)
-    tx = make_optimizer(opt, num_steps, cfg.mode)
-    schedule = optim.learning_rate_schedule(opt, num_steps)
-    if cfg.mode == "feature":  # the encoder runs once here; only the head trains
-        model = _feature_head(cfg, pre, data, eval_bs, log)
-        example = {k: jnp.zeros((cfg.batch_size, *v.shape[1:]), v.dtype)
-                   for k, v in data.train.items() if k in ("features", "input_mask")}  # fmt: skip
-        pretrained = None
-    else:
-        _pooling_hint(cfg, pre, data.kind, log)
-        model = build_model(data.kind, pre.model_cfg, data.num_labels, pooling=cfg.pooling)
-        example = _example(cfg.batch_size, cfg.max_seq_length)
-        pretrained = None if pre.bert_params is None else {"bert": pre.bert_params}
-    steps = FinetuneSteps(model, tx, schedule, data.kind, mesh, example)
-    state = steps.init_state(jax.random.key(cfg.seed), pretrained)
-    return pre, data, steps, state, steps_per_epoch
-
-
-def _pooling_hint(cfg, pre: Pretrained, kind: str, log) -> None:
-    """An MLM-only checkpoint never trained its [CLS] pooler: say so where it matters."""
-    if pre.objective == "mlm" and cfg.pooling == "cls" and kind in SEQUENCE_KINDS:
-        log(
-            "note: this checkpoint was pretrained without NSP (data.objective=mlm), so its "
-            "[CLS] pooler is untrained; --config.pooling=mean reads the tokens' states "
-            "instead (SST-2 from cpu_wiki, dev accuracy: 79.9 vs 78.9 at lr 3e-4, "
-            "a tie at 1e-3, 79.9 vs 80.0; README)"
-        )
-
-
-def _feature_head(cfg, pre: Pretrained, data: TaskData, batch_size: int, log):
-    """mode=feature: every split gains its cached encoder features (a scratch init's are
-    those of a random encoder, kept as pre.bert_params so best_params holds them)."""
-    from jaxbert.embed import random_bert_params
-
-    if pre.bert_params is None:
-        pre.bert_params = random_bert_params(pre.model_cfg, cfg.seed)
-    t0 = time.perf_counter()
-    splits = [data.train] + [s.features for s in data.dev + data.test]
-    for arrays in splits:
-        arrays["features"] = features_lib.compute(
-            cfg, pre.model_cfg, pre.bert_params, arrays, data.kind, batch_size, pre.source
-        )
-    f = cfg.features
-    layers = features_lib.feature_layers(cfg, pre.model_cfg.num_layers)
-    log(
-        f"features: layer(s) {layers} ({f.combine}), {data.train['features'].shape[-1]}-dim, "
-        f"{sum(num_rows(a) for a in splits)} rows encoded once in "
-        f"{time.perf_counter() - t0:.1f}s; head {f.head}"
-    )
-    return build_model(data.kind, pre.model_cfg, data.num_labels, cfg.features)
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -476,71 +129,35 @@ def _finetune_one(cfg) -> FinetuneResult:
     pre, data, steps, state, steps_per_epoch = setup(cfg, _print_main)
     out_dir, is_main = Path(cfg.output_dir), jax.process_index() == 0
     if start == "restart":
-        _remove_checkpoints(out_dir)
+        remove_checkpoints(out_dir)
     log = MetricsLogger(out_dir, enabled=is_main, tensorboard=False)
     if is_main:
-        _save_config(cfg, pre, out_dir, steps_per_epoch * cfg.num_epochs)
+        save_config(cfg, pre, out_dir, steps_per_epoch * cfg.num_epochs)
     options = checkpoint_defaults()
     options.keep = 2  # the newest and, should it be unreadable, the one before
     ckpt = Checkpointer(out_dir / "checkpoints", options)
     trainer = _Trainer(cfg, steps, data, ckpt, log, state, steps_per_epoch)
     if start == "resume":
         trainer.restore()
+    log.resume_at(trainer.start_step)  # a killed run's rows after the checkpoint go
+    trainer.saver.last_good = trainer.start_step or None
     log.print(
         f"fine-tuning {cfg.task} ({cfg.mode}) from {pre.source} on "
         f"{jax.device_count()} {jax.devices()[0].platform} device(s), mesh "
         f"{dict(steps.mesh.shape)}: {cfg.num_epochs} epochs × {steps_per_epoch} steps"
     )
-    with _Interrupts() as interrupts:
-        stopped = trainer.train(interrupts)
-    ckpt.close()
-    if stopped is not None:
+    with runtime.Interrupts() as interrupts:
+        trainer.train(interrupts)
+    trainer.saver.close()
+    if interrupts.stopping:
         log.close()
-        return _stopped(stopped, trainer, out_dir)
-    result = _finish(cfg, pre, data, trainer, out_dir, log)
-    _remove_checkpoints(out_dir)
+        p = trainer.progress
+        where = f" (epoch {min(p.epoch, cfg.num_epochs)}, batch {p.batch})"
+        interrupts.finish(runtime.stop_message(interrupts, trainer.step, ckpt.directory, where))
+        return FinetuneResult(out_dir, None, [], trainer.best_params, preempted=True)
+    result = finish(cfg, pre, data, trainer, out_dir, log)
+    remove_checkpoints(out_dir)
     return result
-
-
-def _stopped(signum: int, trainer: _Trainer, out_dir: Path) -> FinetuneResult:
-    """After the signal's checkpoint: SIGINT re-raises Ctrl-C, SIGTERM returns normally."""
-    p = trainer.progress
-    where = f"step {trainer.step} (epoch {min(p.epoch, trainer.cfg.num_epochs)}, batch {p.batch})"
-    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-    _print_main(
-        f"{name}: saved a checkpoint at {where} in {out_dir / 'checkpoints'}; "
-        "rerun the same command to resume"
-    )
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    return FinetuneResult(out_dir, None, [], trainer.best_params, preempted=True)
-
-
-class _Interrupts:
-    """SIGTERM and SIGINT set a flag; the loop checkpoints after the current step and stops.
-
-    A second Ctrl-C interrupts at once, for a user who will not wait for the save. Only the
-    main thread can install handlers; elsewhere signals keep their default behaviour.
-    """
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._previous: dict = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGTERM, signal.SIGINT):
-                self._previous[s] = signal.signal(s, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if signum == signal.SIGINT and self.signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signum = signum
-
-    def __exit__(self, *exc):
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
 
 
 class _Trainer:
@@ -548,6 +165,7 @@ class _Trainer:
 
     def __init__(self, cfg, steps, data: TaskData, ckpt: Checkpointer, log, state, per_epoch):
         self.cfg, self.steps, self.data, self.ckpt, self.log = cfg, steps, data, ckpt, log
+        self.saver = runtime.CheckpointSaver(ckpt)
         self.state, self.best_params, self.steps_per_epoch = state, None, per_epoch
         self.rng = jax.random.key(cfg.seed + 1)  # the step folds its own index in
         self.progress = Progress(num_train_features=num_rows(data.train))
@@ -579,16 +197,13 @@ class _Trainer:
         self.start_step = step
         self.log.print(f"resumed from {self.ckpt.directory}/{step} (epoch {saved.epoch})")
 
-    def train(self, interrupts: _Interrupts) -> int | None:
-        """Trains to the end (None) or until a signal, checkpointed (its number)."""
+    def train(self, interrupts: runtime.Interrupts) -> None:
+        """Trains to the end or until the agreed stop after a signal, checkpointed."""
         self._t0 = self._tick_t = time.perf_counter()
-        while self.progress.epoch <= self.cfg.num_epochs:
+        while self.progress.epoch <= self.cfg.num_epochs and not interrupts.stopping:
             self._epoch(interrupts)
-            if interrupts.signum is not None:
-                return interrupts.signum
-        return None
 
-    def _epoch(self, interrupts: _Interrupts) -> None:
+    def _epoch(self, interrupts: runtime.Interrupts) -> None:
         cfg, p = self.cfg, self.progress
         order = epoch_order(num_rows(self.data.train), cfg.seed, p.epoch)
         loss_sum = jnp.asarray(p.loss_sum, jnp.float32)
@@ -606,12 +221,14 @@ class _Trainer:
             )
             loss_sum, p.batch = loss_sum + metrics["loss"], p.batch + 1
             self._log_step(metrics)
-            _fault("step", self.step)
-            due = interrupts.signum is not None or (every and self.step % every == 0)
+            runtime.fault_point("step", self.step)
+            self.saver.poll()
+            stop = interrupts.agreed()
+            due = stop or (every and self.step % every == 0)
             if due and p.batch < self.steps_per_epoch:  # the epoch end saves anyway
                 p.loss_sum = self._finite_loss(loss_sum)
                 self.save()
-                if interrupts.signum is not None:
+                if stop:
                     return
         self._end_epoch(loss_sum)
 
@@ -642,7 +259,7 @@ class _Trainer:
             )
             self.log.write(self.step, "eval", record["dev"])
             self.log.print(
-                f"epoch {p.epoch}: train loss {train_loss:.4f} | dev {_fmt(record['dev'])}"
+                f"epoch {p.epoch}: train loss {train_loss:.4f} | dev {fmt(record['dev'])}"
             )
             if p.best is None or record["dev"][data.metric] > p.best:
                 p.best, p.best_epoch = record["dev"][data.metric], p.epoch
@@ -664,8 +281,7 @@ class _Trainer:
         best = self.best_params if self.best_params is not None else self.state.params
         tree = {"train": self.state, "best": best}  # best is a placeholder until best_epoch
         progress = dataclasses.asdict(self.progress)
-        self.ckpt.save(self.step, tree, progress, self.rng, self.cfg, force=True)
-        _fault("checkpoint", self.step, self.ckpt)
+        self.saver.save(self.step, tree, progress, self.rng, self.cfg)
 
     def _log_step(self, metrics) -> None:
         first = self.step - self.start_step == min(10, self.cfg.log_every)  # an early sign of life
@@ -684,122 +300,3 @@ class _Trainer:
             f"lr {float(m['learning_rate']):.2e} | "
             f"{done * cfg.batch_size / max(elapsed, 1e-9):,.0f} ex/s | ETA {format_duration(eta)}"
         )
-
-
-# --- outputs ----------------------------------------------------------------------------
-
-
-def _finish(cfg, pre: Pretrained, data: TaskData, trainer: _Trainer, out_dir: Path, log):
-    """Final predictions with the best params, best_params/, then metrics.json (last: it
-    marks the run finished)."""
-    p, is_main = trainer.progress, jax.process_index() == 0
-    log.print(
-        f"best dev {data.metric} {p.best:.4f} at epoch {p.best_epoch} "
-        f"(trained in {format_duration(p.train_time_s)})"
-    )
-    eval_bs = cfg.eval_batch_size or cfg.batch_size
-    metrics, files = _final_predictions(
-        data, trainer.steps, trainer.best_params, out_dir, eval_bs, is_main
-    )
-    summary = {
-        "task": cfg.task,
-        "mode": cfg.mode,
-        "init": pre.source,
-        "metric": data.metric,
-        "best_epoch": p.best_epoch,
-        # "dev"/"test" below are the best epoch's params (selected on dev), not the last's
-        "headline": f"best epoch on dev {data.metric} (epoch {p.best_epoch})",
-        **metrics,
-        "last_epoch_dev": p.history[-1]["dev"] if p.history else None,
-        "history": p.history,
-        "num_train_features": num_rows(data.train),
-        "num_steps": trainer.total,
-        "train_time_s": p.train_time_s,
-        "predictions": [str(f) for f in files],
-    }
-    if cfg.save_best:
-        _save_best(trainer.best_params, pre, out_dir)
-    if is_main:
-        _write_json(out_dir / "metrics.json", summary)
-    log.close()
-    return FinetuneResult(out_dir, summary, files, trainer.best_params)
-
-
-def _save_config(cfg, pre: Pretrained, out_dir: Path, num_steps: int) -> None:
-    """The run config plus what was resolved from it (model, tokenizer, step counts)."""
-    resolved = {
-        "model": pre.model_cfg.to_dict(),
-        "tokenizer": str(pre.tokenizer_path),
-        "init_source": pre.source,
-        "num_steps": num_steps,
-        "warmup_steps": warmup_steps(cfg, num_steps),
-    }
-    config = {**json.loads(config_lib.to_json(cfg)), "resolved": resolved}
-    _write_json(out_dir / "config.json", config, sort_keys=True)
-
-
-def _save_best(params, pre: Pretrained, out_dir: Path) -> None:
-    """Writes the new best params beside the old ones, then renames them over, so a crash
-    at any point leaves one complete best_params/ (the old until the rename, then the new)."""
-    from jaxbert.checkpoint import save_params
-
-    if "bert" not in params and pre.bert_params is not None:  # mode=feature: the frozen encoder
-        params = {**params, "bert": pre.bert_params}
-    target, new = out_dir / "best_params", out_dir / "best_params.new"
-    is_main = jax.process_index() == 0
-    if is_main and new.exists():  # left by a crash before the rename: incomplete or stale
-        shutil.rmtree(new)
-    sync_processes(f"finetune:best:{out_dir}")
-    save_params(new, params, pre.model_cfg)
-    if is_main:
-        copy_tokenizer(pre.tokenizer_path, new / "tokenizer")
-    _fault("best_params")
-    if is_main:
-        replace_dir(new, target)
-    sync_processes(f"finetune:best-done:{out_dir}")
-
-
-def replace_dir(src: Path, dst: Path) -> None:
-    """Renames `src` over `dst` (a directory cannot be os.replace'd over a non-empty one).
-
-    `dst` moves to `dst.old` first and is deleted only once `src` is in place; a crash
-    between the two renames leaves `dst.old`, which the next call puts back first.
-    """
-    old = dst.with_name(dst.name + ".old")
-    if old.exists():
-        if dst.exists():
-            shutil.rmtree(old)
-        else:
-            old.rename(dst)
-    if dst.exists():
-        dst.rename(old)
-    src.rename(dst)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-def copy_tokenizer(path: Path, dest: Path) -> None:
-    """The tokenizer beside saved params, so `init=<output_dir>/best_params` finds it."""
-    from jaxbert.data.tokenizer import copy_tokenizer_files
-
-    copy_tokenizer_files(path, dest)
-
-
-def _final_predictions(data: TaskData, steps, params, out_dir: Path, eval_bs, is_main):
-    """Dev and test with the best parameters: metrics per split and the prediction files."""
-    pred_dir = out_dir / "predictions"
-    results: dict = {"dev": {}, "dev_splits": {}, "test": {}}
-    files: list[Path] = []
-    for split in data.dev + data.test:
-        metrics, answers = evaluate(steps, params, split, eval_bs, data.buckets)
-        group = "test" if split in data.test else "dev_splits"
-        if split.score is not None:
-            results[group][split.name] = metrics
-        if is_main:
-            files += split.write(answers, pred_dir)
-    results["dev"] = results["dev_splits"][data.dev[0].name]
-    if len(data.dev) == 1:
-        del results["dev_splits"]
-    if not results["test"]:
-        del results["test"]
-    return results, files

@@ -15,7 +15,7 @@ import copy
 import statistics
 from pathlib import Path
 
-from jaxbert.checkpoint import write_atomic
+from jaxbert import fs
 from jaxbert.errors import UserError
 
 
@@ -77,4 +77,4 @@ def aggregate(per_seed: list[dict], seeds: list[int]) -> dict:
 def write_summary(out_dir: Path, summary: dict) -> None:
     import json
 
-    write_atomic(Path(out_dir) / "metrics.json", json.dumps(summary, indent=2) + "\n")
+    fs.atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(summary, indent=2) + "\n")

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from jaxbert import config as config_lib
 from jaxbert import fs, sharding
-from jaxbert.checkpoint import Checkpointer, checkpoint_defaults, step_dirs, write_atomic
+from jaxbert.checkpoint import Checkpointer, checkpoint_defaults, step_dirs
 from jaxbert.errors import UserError
 from jaxbert.train import checks, flops, optim, runtime
 from jaxbert.train.logger import MetricsLogger, format_duration, plot_curves, progress_line
@@ -241,7 +241,7 @@ def setup(cfg) -> Run:
     log = MetricsLogger(out_dir, enabled=is_main)
     if is_main:
         with runtime.writing(out_dir / "config.json"):
-            write_atomic(out_dir / "config.json", config_lib.to_json(cfg))
+            fs.atomic_write_text(out_dir / "config.json", config_lib.to_json(cfg))
     model = pretraining_model(cfg)
     tx = optim.make_optimizer(cfg.optimizer, t.num_steps)
     schedule = optim.learning_rate_schedule(cfg.optimizer, t.num_steps)

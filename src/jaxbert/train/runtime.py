@@ -49,6 +49,7 @@ class Interrupts:
     def __init__(self):
         self.signum: int | None = None
         self.remote = False  # the stop came from another process's signal
+        self.stopping = False  # set by `agreed`, the same on every process
         self._previous: dict = {}
 
     @property
@@ -86,7 +87,8 @@ class Interrupts:
             if agreed and not code:
                 self.signum, self.remote = agreed, True
             code = agreed
-        return bool(code)
+        self.stopping = bool(code)
+        return self.stopping
 
     def finish(self, message: str) -> None:
         """After the stop's checkpoint: print where it is; Ctrl-C then raises."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from jaxbert import fs
 from jaxbert.data.tfds_source import open_split
 from jaxbert.data.tokenizer import Tokenizer
 from jaxbert.errors import UserError
@@ -468,8 +469,7 @@ def write_glue_predictions(
     if len(guids) != len(predictions):
         raise ValueError(f"{len(guids)} guids but {len(predictions)} predictions")
     path = Path(out_dir) / task.submission[split]
-    path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["index\tprediction"]
     lines += [f"{g}\t{format_prediction(task, p)}" for g, p in zip(guids, predictions)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fs.atomic_write_text(path, "\n".join(lines) + "\n")
     return path

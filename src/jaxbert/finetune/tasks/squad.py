@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxbert import fs
 from jaxbert.data.tokenizer import Tokenizer
 from jaxbert.errors import UserError
 from jaxbert.finetune.tasks import textfile
@@ -524,8 +525,7 @@ def postprocess(
 def write_predictions(predictions: dict[str, str], path: str | Path) -> Path:
     """Writes {qid: answer text}, the file the official evaluate-v1.1.py reads."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(predictions, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    fs.atomic_write_text(path, json.dumps(predictions, ensure_ascii=False, indent=2) + "\n")
     return path
 
 
