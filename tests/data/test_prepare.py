@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jaxbert import fs
 from jaxbert.data import corpus, prepare
-from jaxbert.data import tokenizer as tokenizer_lib
 from jaxbert.data.store import PreparedCorpus, read_manifest
 from jaxbert.data.tokenizer import file_sha256, load_tokenizer
 from jaxbert.errors import UserError
@@ -159,7 +159,7 @@ prepare.prepare([{str(WIKI_TINY)!r}], {str(sp_model)!r}, {str(complete_output)!r
 def test_swap_without_rename_exchange_and_recovery(sp_model, complete_output, monkeypatch):
     """Where the system cannot exchange two names, two renames are used; an old output a
     killed run had moved aside (target missing) is put back by the next run."""
-    monkeypatch.setattr(tokenizer_lib, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(fs, "_exchange", lambda a, b: False)
     prepare.prepare([FIXTURES / "plain.txt"], sp_model, complete_output, progress=False)
     assert read_manifest(complete_output)["documents"] == 3
     assert _siblings(complete_output) == []

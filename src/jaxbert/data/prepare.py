@@ -343,9 +343,7 @@ def _finish(out, tok, writer, unigram, stats, dropped, inputs, language, dtype) 
         "skipped": stats.as_dict() | {"documents_without_tokens": dropped},
         "inputs": inputs,
     }
-    tmp = out / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, out / MANIFEST_NAME)
+    fs.atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import errno
 import hashlib
 import itertools
@@ -34,7 +33,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from jaxbert.errors import UserError
+from jaxbert import fs
+from jaxbert.errors import UserError, write_failed
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 SP_MODEL_NAME = "tokenizer.model"
@@ -655,14 +655,10 @@ def _flush_stderr() -> None:
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    fs.atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 # Replacing an output directory whole ----------------------------------------------------
-
-_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 
 def replace_directory(
@@ -685,10 +681,28 @@ def replace_directory(
     staged.mkdir(parents=True)
     try:
         result = build(staged)
-        _swap_in(staged, target)
+        fs.swap_in_dir(staged, target)
+    except Exception as e:
+        error = _disk_error(e, target)
+        if error is None:
+            raise
+        raise error from None
     finally:
         shutil.rmtree(staged, ignore_errors=True)  # the failed build, or the old output
     return result
+
+
+def _disk_error(e: Exception, target: Path) -> UserError | None:
+    """A build the disk stopped, as one line naming `target` and the cause. Native
+    writers (sentencepiece, numpy's tofile) report a full disk without an errno ("[output->
+    WriteLine(...)]", "N requested and M written"), so an almost full disk counts too."""
+    hint = "the previous output (if any) is intact"
+    error = write_failed(target, e, hint=hint)
+    if error is None and "writ" in str(e).lower():
+        with contextlib.suppress(OSError):
+            if shutil.disk_usage(target.parent).free < 1 << 20:
+                error = write_failed(target, OSError(errno.ENOSPC, "disk full"), hint=hint)
+    return error
 
 
 def _check_target(target: Path, owned: Callable[[str], bool], command: str) -> None:
@@ -732,30 +746,3 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _swap_in(staged: Path, target: Path) -> None:
-    """Puts `staged` at `target`; after an exchange `staged` holds the old output."""
-    if not target.exists():
-        os.rename(staged, target)
-    elif not _exchange(staged, target):
-        aside = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.rename(target, aside)
-        os.rename(staged, target)
-        shutil.rmtree(aside, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swaps two paths (Linux renameat2); False where the system cannot."""
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
-    renameat2.argtypes += [ctypes.c_uint]
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
