@@ -81,9 +81,9 @@ def _pod(data: dict) -> str:
         f"host's share is {POD_CORPUS_GB} / {POD_HOSTS} = {share:.3f} GB, times the largest "
         f"measured ratio of bytes read to its own documents' bytes (×{fixed(own, 3)}); all "
         f"hosts together read the corpus ×{fixed(total, 3)} (the largest measured total). "
-        "Blocks hold equal numbers of documents, so a host's bytes vary with its documents' "
-        f"lengths (±{spread:.0%} at {widest['hosts']} hosts × {docs} documents above; the "
-        "spread shrinks as documents per host grow). Not included: each host's shard indexes "
+        "Blocks are balanced by tokens, edges at document starts, so hosts differ by up to "
+        f"about one document (±{spread:.0%} at {widest['hosts']} hosts × {docs} documents "
+        "above; less as documents per host grow). Not included: each host's shard indexes "
         "and headers (about 4 bytes per sentence of its shards), the unigram counts and the "
         'tokenizer copy (the "other" column, once per host).'
     )
