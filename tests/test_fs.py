@@ -88,7 +88,7 @@ def test_atomic_write_and_swap_on_gcs(gcs_bucket):
 
 # Modules whose paths may be gs:// (checkpoints, run dirs, prepared data): they go through
 # fs.as_path / epath and must not build a pathlib.Path at all.
-BUCKET_MODULES = ("checkpoint.py", "data/store.py")
+BUCKET_MODULES = ("checkpoint.py", "fs.py", "data/store.py", "data/pipeline.py", "data/packing.py")
 
 
 def _calls(tree: ast.AST, name: str):
