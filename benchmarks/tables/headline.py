@@ -57,8 +57,24 @@ def huggingface(results_dir: Path) -> str | None:
     return "all-MiniLM-L6-v2: " + ", ".join(parts)
 
 
+def tpu(results_dir: Path) -> str | None:
+    """`jaxbert plan`'s memory estimate against the TPU compiler's peak per device."""
+    data = load(results_dir, "tpu_plan.json")
+    rows = [
+        r for r in (data or {}).get("rows", {}).values() if "peak_bytes" in r and "plan_bytes" in r
+    ]
+    if not rows:
+        return None
+    ratios = [r["plan_bytes"] / r["peak_bytes"] for r in rows]
+    slices = "/".join(sorted({r["target"] for r in rows}))
+    return (
+        f"`jaxbert plan` at {min(ratios):.2f}–{max(ratios):.2f}× the XLA TPU compiler's peak "
+        f"bytes per device ({len(rows)} configs on {slices}, compiled without a TPU)"
+    )
+
+
 # Figures computed here for topic modules that define no headline() of their own.
-FALLBACKS = {"object_storage": object_storage, "huggingface": huggingface}
+FALLBACKS = {"object_storage": object_storage, "huggingface": huggingface, "tpu": tpu}
 
 
 def figure(topic: str, results_dir: Path) -> str | None:
