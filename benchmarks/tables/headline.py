@@ -73,8 +73,47 @@ def tpu(results_dir: Path) -> str | None:
     )
 
 
+LANGUAGE = {"en": "English", "tr": "Turkish"}
+
+
+def curse(results_dir: Path) -> str | None:
+    """Held-out MLM accuracy of a target language with all five others added at a held
+    total budget, against the target alone (mean over the seeds measured)."""
+    runs = [r for r in (load(results_dir, "curse.json") or {}).values() if r.get("complete")]
+    mean = {}
+    for key in {(r["capacity"], r["target"], r["condition"], r["budget"]) for r in runs}:
+        accs = [
+            r["mlm_accuracy"]
+            for r in runs
+            if (r["capacity"], r["target"], r["condition"], r["budget"]) == key
+        ]
+        mean[key] = sum(accs) / len(accs)
+    cells = []
+    for cap in ("tiny", "mini"):
+        for target in ("en", "tr"):
+            alone, mixed = (
+                mean.get((cap, target, "alone", "both")),
+                mean.get((cap, target, "+5", "fixed_total")),
+            )
+            if alone is not None and mixed is not None:
+                cells.append(
+                    f"{LANGUAGE.get(target, target)}, {cap}: {mixed - alone:+.3f} ({alone:.3f} → {mixed:.3f})"
+                )
+    if not cells:
+        return None
+    return (
+        "held-out MLM accuracy, target alone → with 5 languages added at a held total: "
+        + "; ".join(cells)
+    )
+
+
 # Figures computed here for topic modules that define no headline() of their own.
-FALLBACKS = {"object_storage": object_storage, "huggingface": huggingface, "tpu": tpu}
+FALLBACKS = {
+    "object_storage": object_storage,
+    "huggingface": huggingface,
+    "tpu": tpu,
+    "curse": curse,
+}
 
 
 def figure(topic: str, results_dir: Path) -> str | None:
