@@ -20,7 +20,7 @@ PYTEST_FLAGS ?= --durations=15
 # per marked module, but pytest-xdist 3.8 cannot rename pytest 9's node ids: it splits too.)
 TEST_WORKERS ?= 2
 
-.PHONY: install install-gpu install-tpu test test-slow lint format pretrain pretrain-wiki pretrain-gpu pretrain-tpu finetune bench report clean
+.PHONY: install install-gpu install-tpu install-tpu-compile test test-slow lint format pretrain pretrain-wiki pretrain-gpu pretrain-tpu tpu-check finetune bench report clean
 
 install: $(STAMP)
 
@@ -83,13 +83,27 @@ install-gpu: install
 install-tpu: install
 	$(PY) -m pip install --quiet -r requirements-tpu.txt
 
+# libtpu on any host: `jaxbert plan --target SLICE` compiles for a TPU slice without one.
+install-tpu-compile: install
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-tpu-compile.txt
+
 pretrain-gpu: install
 	@$(PY) -c "import jax; jax.devices('gpu')" >/dev/null 2>&1 || { echo "make pretrain-gpu: JAX sees no CUDA GPU here; run 'make install-gpu' on a machine with one" >&2; exit 1; }
 	$(JAXBERT) pretrain --config $(CONFIG) $(ARGS)
 
 pretrain-tpu: install
 	@$(PY) -c "import jax; jax.devices('tpu')" >/dev/null 2>&1 || { echo "make pretrain-tpu: no TPU on this machine; run it on a Cloud TPU VM (see launch/tpu/) after 'make install-tpu'" >&2; exit 1; }
+	$(TPU_CHECK_CMD)
 	$(JAXBERT) pretrain --config $(CONFIG) $(ARGS)
+
+# Before any step runs: the TPU compiler compiles the train step for this VM's slice on
+# the host CPU (never holding the chips) and refuses, in one line, a config that does not
+# fit. TPU_CHECK=0 skips it; TPU_TARGET=v5e-16 checks a named slice instead (CPU hosts too).
+TPU_CHECK ?= 1
+TPU_TARGET ?= current
+TPU_CHECK_CMD = $(if $(filter 1,$(TPU_CHECK)),JAX_PLATFORMS=cpu $(JAXBERT) plan --target $(TPU_TARGET) --config $(CONFIG) $(ARGS))
+tpu-check: install
+	$(TPU_CHECK_CMD)
 
 # Benchmarks. transformers (the Hugging Face Flax peer) needs older tokenizers and
 # huggingface-hub than the runtime pins, so it lives in its own venv, installed after them.

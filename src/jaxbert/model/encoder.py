@@ -127,8 +127,16 @@ class Dense(nn.Module):
         kernel = self.param("kernel", init, kernel_shape, jnp.float32)
         bias_axes = self.kernel_axes[self.contract :]
         bias = self.param("bias", zeros_init(bias_axes), self.features, jnp.float32)
-        y = token_matmul(x.astype(dtype), kernel.astype(dtype), self.contract)
+        kernel = nn.with_logical_constraint(kernel.astype(dtype), gathered(self.kernel_axes))
+        y = token_matmul(x.astype(dtype), kernel, self.contract)
         return y + bias.astype(dtype)
+
+
+def gathered(axes: tuple[str | None, ...]) -> tuple[str | None, ...]:
+    """A weight's names at use: FSDP's `embed` shards are all-gathered (one layer's, in
+    the compute dtype) right before the matmul. Left to itself the partitioner may instead
+    keep the weight sharded and replicate the batch over fsdp, all-reducing activations."""
+    return tuple("embed_gathered" if a == "embed" else a for a in axes)
 
 
 def dense(cfg: Any, features: int, axes: tuple, name: str) -> Dense:
@@ -216,6 +224,7 @@ class Embeddings(nn.Module):
     def attend(self, x: Array) -> Array:
         """Logits against the word embeddings (the MLM decoder is tied to them)."""
         table = jnp.asarray(self.word_embeddings.embedding, compute_dtype(self.cfg))
+        table = nn.with_logical_constraint(table, gathered(("vocab", "embed")))
         return token_matmul(x.astype(table.dtype), table.T)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import flax
@@ -76,13 +77,17 @@ def split_micro_batches(batch: dict, k: int) -> dict:
     return jax.tree.map(lambda x: x.reshape(x.shape[0] // k, k, *x.shape[1:]).swapaxes(0, 1), batch)
 
 
-def _grads_and_sums(loss_fn: Loss, params, batch, rng, totals, accum_steps: int):
+def _grads_and_sums(
+    loss_fn: Loss, params, batch, rng, totals, accum_steps: int, grad_shardings=None
+):
     def grad_of(micro, key):
         def objective(p):
             sums = loss_fn.sums(p, micro, key)
             return loss_fn.combine(sums, totals), sums
 
         (_, sums), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        if grad_shardings is not None:  # FSDP: reduce-scatter each micro-batch's gradient
+            grads = jax.lax.with_sharding_constraint(grads, grad_shardings)
         return grads, sums
 
     if accum_steps == 1:
@@ -95,17 +100,23 @@ def _grads_and_sums(loss_fn: Loss, params, batch, rng, totals, accum_steps: int)
     micro = split_micro_batches(batch, accum_steps)
     zeros = jax.eval_shape(grad_of, jax.tree.map(lambda x: x[0], micro), rng)
     zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), zeros)
+    if grad_shardings is not None:  # the running sum stays sharded as the parameters
+        zeros = (jax.lax.with_sharding_constraint(zeros[0], grad_shardings), zeros[1])
     (grads, sums), _ = jax.lax.scan(body, zeros, (jnp.arange(accum_steps), micro))
     return grads, sums
 
 
 def train_step(
-    state: TrainState, batch: dict, rng, *, loss_fn: Loss, tx, schedule, accum_steps: int = 1
-):
-    """The one update rule of every run, pretraining or fine-tuning."""
+    state: TrainState, batch: dict, rng, *, loss_fn: Loss, tx, schedule, accum_steps: int = 1,
+    grad_shardings=None,
+):  # fmt: skip
+    """The one update rule of every run, pretraining or fine-tuning. `grad_shardings`
+    (the parameters' shardings) keeps gradients sharded like the parameters."""
     rng = jax.random.fold_in(rng, state.step)
     totals = loss_fn.totals(batch)
-    grads, sums = _grads_and_sums(loss_fn, state.params, batch, rng, totals, accum_steps)
+    grads, sums = _grads_and_sums(
+        loss_fn, state.params, batch, rng, totals, accum_steps, grad_shardings
+    )
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = loss_fn.report(sums, totals)
@@ -151,12 +162,15 @@ def eval_step(params, batch: dict, *, model) -> dict[str, Array]:
     return pretraining_sums(forward(model, params, batch), batch)
 
 
-def with_rules(fn: Callable, rules) -> Callable:
-    """Trace `fn` under the logical-axis rules, so the model's names resolve to the mesh."""
+def with_rules(fn: Callable, rules, mesh: Mesh | None = None) -> Callable:
+    """Trace `fn` under the logical-axis rules and the mesh, so the model's names resolve
+    to it. Without the mesh every `with_logical_constraint` is silently a no-op (flax
+    applies one only under a global mesh), and e.g. FSDP's weights are never gathered."""
 
     @functools.wraps(fn)
     def wrapped(*args):
-        with nn.logical_axis_rules(rules):
+        mesh_ctx = jax.sharding.use_abstract_mesh(mesh.abstract_mesh) if mesh else nullcontext()
+        with nn.logical_axis_rules(rules), mesh_ctx:
             return fn(*args)
 
     return wrapped
@@ -175,21 +189,22 @@ class ShardedSteps:
         self, init: Callable, loss_fn: Loss, evaluate: Callable, mesh: Mesh, *, tx, schedule,
         accum_steps: int = 1, rules=sharding.LOGICAL_RULES,
     ):  # fmt: skip
-        train = functools.partial(
-            train_step, loss_fn=loss_fn, tx=tx, schedule=schedule, accum_steps=accum_steps
-        )
         self.mesh, self.rules, self._init = mesh, rules, init
         self._abstract = jax.eval_shape(functools.partial(init, jax.random.key(0)))  # boxed
         self.state_shardings = sharding.logical_shardings(self._abstract, mesh, rules)
+        train = functools.partial(
+            train_step, loss_fn=loss_fn, tx=tx, schedule=schedule, accum_steps=accum_steps,
+            grad_shardings=self.state_shardings.params,
+        )  # fmt: skip
         batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
         self.train = jax.jit(
-            with_rules(train, rules),
+            with_rules(train, rules, mesh),
             in_shardings=(self.state_shardings, batch_sh, repl),
             out_shardings=(self.state_shardings, repl),
             donate_argnums=(0,),
         )
         self.eval = jax.jit(
-            with_rules(evaluate, rules),
+            with_rules(evaluate, rules, mesh),
             in_shardings=(self.state_shardings.params, batch_sh),
             out_shardings=repl,
         )
