@@ -17,7 +17,7 @@ import signal
 import sys
 
 from jaxbert.cli import data, embeddings, finetune, tools, train
-from jaxbert.errors import UserError
+from jaxbert.errors import UserError, WriteFailed
 
 EXIT_USER_ERROR = 2
 EXIT_WRITE_FAILED = 1  # the environment refused a write (disk full, permission): errors.WriteFailed
@@ -87,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run(args, rest)
+    except WriteFailed as e:
+        # A refused write: stop now. Writer threads (orbax's, TensorBoard's) may still
+        # hold data for the full disk and never finish: leave without waiting for them.
+        print(f"{name}: error: {e}", file=sys.stderr)
+        _hard_exit(e.exit_code)
     except UserError as e:
         message, code = str(e), getattr(e, "exit_code", EXIT_USER_ERROR)
     except UnicodeDecodeError as e:
@@ -98,14 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"{name}: error: {message}", file=sys.stderr)
-    _exit_if_writer_broken(code)
     return code
 
 
-def _exit_if_writer_broken(code: int) -> None:
-    """After a failed checkpoint write orbax's threads never finish: leave without them."""
-    runtime = sys.modules.get("jaxbert.train.runtime")
-    if runtime is not None and runtime.BROKEN_WRITER:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+def _hard_exit(code: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

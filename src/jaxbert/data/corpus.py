@@ -94,7 +94,7 @@ def _read_lines(path: Path, stats: ReadStats, strict: bool = False) -> Iterator[
     """Yields decoded, stripped lines; undecodable lines are counted and skipped, or refused
     when `strict` (a UserError naming file:line)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    bad_in_file = 0
+    bad_in_file = first_bad = lineno = 0
     try:
         with opener(path, "rb") as f:
             for lineno, raw in enumerate(f, start=1):
@@ -112,8 +112,17 @@ def _read_lines(path: Path, stats: ReadStats, strict: bool = False) -> Iterator[
                         stats.undecodable_files += 1
                     if not stats.first_undecodable:
                         stats.first_undecodable = f"{path}:{lineno}"
+                    first_bad = first_bad or lineno
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise UserError(f"{path}: not a valid gzip file ({e})") from e
+    if bad_in_file >= 10 and bad_in_file > lineno / 2:
+        # Mostly undecodable: another encoding, not a few stray bytes. Skipping would
+        # train on the small remainder and still exit 0.
+        raise UserError(
+            f"{path}: {bad_in_file:,} of {lineno:,} lines are not valid UTF-8 (first at line "
+            f"{first_bad}): not text, or text in another encoding (e.g. Latin-1); convert "
+            f"a text file first, e.g. `iconv -f latin1 -t utf-8 {path} > {path.name}.utf8`"
+        )
 
 
 def read_documents(

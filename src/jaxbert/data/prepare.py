@@ -381,7 +381,10 @@ def _is_prepared_output(name: str) -> bool:
 def _progress_bar(enabled: bool):
     from tqdm import tqdm  # noqa: PLC0415
 
-    return tqdm(desc="data prepare", unit=" docs", disable=not enabled, file=sys.stderr)
+    # disable=None: no bar when stderr is not a terminal (a log file would get one line
+    # of \r-separated updates, thousands of characters long)
+    return tqdm(desc="data prepare", unit=" docs", disable=None if enabled else True,
+                file=sys.stderr)  # fmt: skip
 
 
 def _log(message: str, enabled: bool) -> None:

@@ -30,6 +30,14 @@ def _import_tfds(what: str):
     return tfds
 
 
+def _first_line(e: Exception) -> str:
+    """tfds's not-found errors go on for ~255 lines (every dataset name it knows): the
+    first line says what is wrong."""
+    lines = str(e).strip().splitlines() or [type(e).__name__]
+    more = " …" if len(lines) > 1 else ""
+    return lines[0][:300] + more
+
+
 def open_split(
     name: str, data_dir: str | None, split: str, what: str
 ) -> tuple[Iterator[dict], Any]:
@@ -41,7 +49,8 @@ def open_split(
         builder = tfds.builder(name, data_dir=data_dir)
         array_record = str(builder.info.file_format).lower().endswith("array_record")
     except Exception as e:  # tfds raises many types for a missing/unprepared dataset
-        raise UserError(f"{what} not found or not prepared in {data_dir}: {e}") from e
+        where = data_dir or "the default TFDS data_dir"
+        raise UserError(f"{what} not found or not prepared in {where}: {_first_line(e)}") from e
     if array_record:
         try:
             source = builder.as_data_source(split=split)

@@ -683,7 +683,7 @@ def replace_directory(
         result = build(staged)
         fs.swap_in_dir(staged, target)
     except Exception as e:
-        error = _disk_error(e, target)
+        error = _disk_error(e, target, staged)
         if error is None:
             raise
         raise error from None
@@ -692,13 +692,14 @@ def replace_directory(
     return result
 
 
-def _disk_error(e: Exception, target: Path) -> UserError | None:
+def _disk_error(e: Exception, target: Path, staged: Path) -> UserError | None:
     """A build the disk stopped, as one line naming `target` and the cause. Native
     writers (sentencepiece, numpy's tofile) report a full disk without an errno ("[output->
-    WriteLine(...)]", "N requested and M written"), so an almost full disk counts too."""
+    WriteLine(...)]", "N requested and M written") or not at all (a cut-short file that
+    then fails to read back), so such a failure on an almost full disk counts too."""
     hint = "the previous output (if any) is intact"
     error = write_failed(target, e, hint=hint)
-    if error is None and "writ" in str(e).lower():
+    if error is None and ("writ" in str(e).lower() or str(staged) in str(e)):
         with contextlib.suppress(OSError):
             if shutil.disk_usage(target.parent).free < 1 << 20:
                 error = write_failed(target, OSError(errno.ENOSPC, "disk full"), hint=hint)

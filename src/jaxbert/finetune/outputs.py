@@ -108,7 +108,6 @@ def save_best(params, pre: Pretrained, out_dir: Path) -> None:
             if is_main:
                 copy_tokenizer(pre.tokenizer_path, new / "tokenizer")
     except runtime.WriteFailed:
-        runtime.BROKEN_WRITER = True  # orbax's writer threads are stuck on the error
         if is_main:
             for partial in (new, new.with_name(new.name + ".tmp-partial")):
                 shutil.rmtree(partial, ignore_errors=True)

@@ -221,8 +221,8 @@ class _Trainer:
             )
             loss_sum, p.batch = loss_sum + metrics["loss"], p.batch + 1
             self._log_step(metrics)
-            runtime.fault_point("step", self.step)
             self.saver.poll()
+            runtime.fault_point("step", self.step)
             stop = interrupts.agreed()
             due = stop or (every and self.step % every == 0)
             if due and p.batch < self.steps_per_epoch:  # the epoch end saves anyway

@@ -220,6 +220,9 @@ def check_init_from(cfg, ckpt_dir) -> Path | None:
     src = src / "checkpoints" if (src / "checkpoints").is_dir() else src
     if str(src) == str(fs.as_path(ckpt_dir)):
         return None
+    if src.exists() and not src.is_dir():
+        raise UserError(f"config.train.init_from={cfg.train.init_from} is a file, not a run "
+                        "or checkpoint directory")  # fmt: skip
     if not src.is_dir():
         raise UserError(f"config.train.init_from={cfg.train.init_from}: not found")
     if not step_dirs(src):
@@ -228,48 +231,55 @@ def check_init_from(cfg, ckpt_dir) -> Path | None:
 
 
 def setup(cfg) -> Run:
-    """Validate, then (process 0) write config.json, build the steps and restore or init."""
+    """Validate, build the steps and restore (or init) the state, then write: config.json,
+    metrics and the checkpoint directory are created only once every input was read."""
     mesh, local_batch = validate(cfg)
     out_dir, t = Path(cfg.output_dir), cfg.train
-    runtime.check_output_dir(out_dir)
-    train_it = make_iterator(cfg, "train", local_batch, t.seed)  # opens (checks) the shards
     ckpt_dir = cfg.checkpoint.directory or out_dir / "checkpoints"
+    runtime.check_output_dir(out_dir)
+    runtime.check_output_dir(ckpt_dir, "config.checkpoint.directory")
+    train_it = make_iterator(cfg, "train", local_batch, t.seed)  # opens (checks) the shards
     init_from = check_init_from(cfg, ckpt_dir)
-    ckpt = Checkpointer(ckpt_dir, cfg.checkpoint)
-    check_resumable(cfg, ckpt)
     is_main = jax.process_index() == 0
+    say = print if is_main else (lambda *a, **k: None)
+    model = pretraining_model(cfg)
+    tx = optim.make_optimizer(cfg.optimizer, t.num_steps)
+    schedule = optim.learning_rate_schedule(cfg.optimizer, t.num_steps)
+    say(
+        f"mesh {dict(mesh.shape)} on {jax.device_count()} {jax.devices()[0].platform} "
+        f"device(s), {jax.process_count()} process(es); model {cfg.model.size} "
+        f"({flops.parameter_count(cfg.model) / 1e6:.1f}M params)",
+        flush=True,
+    )
+    steps = CompiledSteps(model, tx, schedule, mesh, _example_batch(cfg), t.grad_accum_steps)
+    own = None
+    if "://" in str(ckpt_dir) or step_dirs(Path(ckpt_dir)):
+        own = Checkpointer(ckpt_dir, cfg.checkpoint)
+        check_resumable(cfg, own)
+    start, state, rng, resumed = _restore_or_init(cfg, steps, own, train_it, say, init_from)
+    ckpt = own or Checkpointer(ckpt_dir, cfg.checkpoint)
     log = MetricsLogger(out_dir, enabled=is_main)
     if is_main:
         with runtime.writing(out_dir / "config.json"):
             fs.atomic_write_text(out_dir / "config.json", config_lib.to_json(cfg))
-    model = pretraining_model(cfg)
-    tx = optim.make_optimizer(cfg.optimizer, t.num_steps)
-    schedule = optim.learning_rate_schedule(cfg.optimizer, t.num_steps)
-    log.print(
-        f"mesh {dict(mesh.shape)} on {jax.device_count()} {jax.devices()[0].platform} "
-        f"device(s), {jax.process_count()} process(es); model {cfg.model.size} "
-        f"({flops.parameter_count(cfg.model) / 1e6:.1f}M params)"
-    )
-    steps = CompiledSteps(model, tx, schedule, mesh, _example_batch(cfg), t.grad_accum_steps)
-    start, state, rng, resumed = _restore_or_init(cfg, steps, ckpt, train_it, log, init_from)
     log.resume_at(start)  # rows after the checkpoint (a killed run's) are logged again
     saver = runtime.CheckpointSaver(ckpt, start if resumed else None)
     return Run(cfg, mesh, steps, ckpt, saver, train_it, state, rng, start, local_batch, log,
                out_dir)  # fmt: skip
 
 
-def _restore_or_init(cfg, steps, ckpt: Checkpointer, train_it, log, init_from):
+def _restore_or_init(cfg, steps, ckpt: Checkpointer | None, train_it, say, init_from):
     """(start step, state, rng, whether this run's own checkpoint was restored)."""
-    restored = ckpt.restore_latest(steps.abstract_state())
+    restored = ckpt.restore_latest(steps.abstract_state()) if ckpt is not None else None
     if restored is None and init_from is not None:
-        restored = _init_from(init_from, steps, log)
+        restored = _init_from(init_from, steps, say)
     if restored is None:
         seed = cfg.train.seed
         return 0, steps.init_state(jax.random.key(seed)), jax.random.key(seed + 1), False
     start, state, data_state, rng = restored
     if data_state is not None:
         train_it.set_state(data_state)
-        log.print(f"resumed from {ckpt.directory}/{start}")
+        say(f"resumed from {ckpt.directory}/{start}", flush=True)
     return start, state, rng, data_state is not None
 
 
@@ -304,8 +314,8 @@ def _train(run: Run, meter: Throughput, interrupts: runtime.Interrupts) -> tuple
         _profile(run, step)
         batch = sharding.global_batch(next(run.train_it), run.mesh)
         run.state, metrics = run.steps.train(run.state, batch, run.rng)
-        runtime.fault_point("step", step)
         run.saver.poll()
+        runtime.fault_point("step", step)
         stop = interrupts.agreed()
         save = itstime(step, cfg.checkpoint.every_steps, t.num_steps) or stop
         if itstime(step, t.log_every, t.num_steps, first=step == run.start + 1) or save:
@@ -372,16 +382,21 @@ def _save(run: Run, step: int, ckpt_metrics: dict | None) -> None:
     run.saver.save(step, run.state, data_state, run.rng, run.cfg, metrics=ckpt_metrics)
 
 
-def _init_from(src: Path, steps: CompiledSteps, log) -> tuple:
-    """Another run's train state (e.g. phase 1 for phase 2), with a fresh data iterator."""
+def _init_from(src: Path, steps: CompiledSteps, say) -> tuple:
+    """Another run's train state (e.g. phase 1 for phase 2), with a fresh data iterator;
+    read only (an unreadable step there is skipped, never moved aside)."""
     other = Checkpointer(src, checkpoint_defaults())
-    found = other.restore_latest(steps.abstract_state())
-    other.close()
-    if found is None:
-        raise UserError(f"config.train.init_from: no readable checkpoint in {src}")
-    step, state, _, rng = found
-    log.print(f"initialised from {src}/{step} (train state and step; data starts afresh)")
-    return step, state, None, rng
+    try:
+        for step in reversed(other.steps()):
+            try:
+                _, state, _, rng = other.restore(step, steps.abstract_state())
+            except Exception:  # noqa: BLE001 — an unreadable step: try the one before
+                continue
+            say(f"initialised from {src}/{step} (train state and step; data starts afresh)")
+            return step, state, None, rng
+    finally:
+        other.close()
+    raise UserError(f"config.train.init_from: no readable checkpoint in {src}")
 
 
 def _diverged_message(step: int, metrics: dict, run: Run) -> str:

@@ -180,13 +180,20 @@ def test_entity_scores_edge_cases():
 
 
 def test_unknown_tag_and_undecodable_bytes_name_file_and_line(tmp_path, tokenizer):
-    """A well-formed tag outside the label list names the file and the word's line (read
-    from a file), and bytes that are not UTF-8 name file:line."""
+    """A well-formed tag outside the label list names the file and the word's line as it
+    is read (every line, not only those a run samples), a 3-column file (the NER column
+    missing) is told so, a line with other columns is named, and bytes that are not
+    UTF-8 name file:line."""
     bad = tmp_path / "bad.txt"
     bad.write_text("-DOCSTART- -X- -X- O\n\nEU NNP I-NP B-ORG\nrejects VBZ I-VP B-DATE\n")
-    sentences = ner.read_conll(bad)
-    with pytest.raises(UserError, match=r"bad.txt:4: tag 'B-DATE' is not in the label list"):
-        ner.convert_sentences(sentences, tokenizer, 16)
+    with pytest.raises(UserError, match=r"bad.txt:4: NER tag 'B-DATE' \(the last column\) is"):
+        ner.read_conll(bad)
+    bad.write_text("EU NNP I-NP\nrejects VBZ I-VP\n")
+    with pytest.raises(UserError, match=r"bad.txt:1: NER tag 'I-NP'.*has 3 columns.*has 4"):
+        ner.read_conll(bad)
+    bad.write_text("EU NNP I-NP B-ORG\nrejects VBZ O\n")
+    with pytest.raises(UserError, match=r"bad.txt:2: 3 columns, but the file's first line has 4"):
+        ner.read_conll(bad)
     bad.write_bytes(b"EU NNP I-NP I-ORG\n\nBr\xfcssel NNP I-NP I-LOC\n")
     with pytest.raises(UserError, match=r"bad.txt:3: not valid UTF-8"):
         ner.read_conll(bad)

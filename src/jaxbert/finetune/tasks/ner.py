@@ -77,9 +77,18 @@ def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
     return out
 
 
-def _check_tag(tag: str, where: str) -> None:
-    if tag != "O" and (tag[:2] not in ("B-", "I-") or len(tag) < 3):
-        raise UserError(f"{where}: NER tag {tag!r} is not O, B-<type> or I-<type>")
+def _check_tag(tag: str, where: str, types: Sequence[str], columns: int) -> None:
+    """The tag as written in the file (the last column), checked on every line read, not
+    only on the sentences a run samples."""
+    if tag == "O" or (tag[:2] in ("B-", "I-") and tag[2:] in types):
+        return
+    shape = "O, B-<type> or I-<type>" if tag[:2] not in ("B-", "I-") or len(tag) < 3 else ""
+    message = f"{where}: NER tag {tag!r} (the last column) is not " + (
+        shape or f"of a known type ({', '.join(types)})"
+    )
+    if columns == 3:  # CoNLL-2003 is `word POS chunk NER`: a chunk tag looks like I-NP
+        message += "; this line has 3 columns, CoNLL-2003 has 4 (word POS chunk NER)"
+    raise UserError(message)
 
 
 def _conll_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -91,12 +100,15 @@ def _conll_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise textfile.decode_error(path, e) from None
 
 
-def read_conll(path: str | Path) -> list[NerSentence]:
+def read_conll(path: str | Path, labels: Sequence[str] = LABELS) -> list[NerSentence]:
     """Reads CoNLL column format (`word ... tag` per line), converting tags to IOB2.
 
     Blank lines end sentences; `-DOCSTART-` lines mark documents and are dropped. The
-    tag is the last column, so 2-column and 4-column files both work.
+    tag is the last column, so 2-column and 4-column files both work, but every line of
+    a file has the same columns; each tag's type must be one of `labels`' types.
     """
+    types = sorted({t[2:] for t in labels if t != "O"})
+    columns = 0
     path = Path(path)
     if not path.is_file():
         raise UserError(
@@ -123,7 +135,13 @@ def read_conll(path: str | Path) -> list[NerSentence]:
                 f"{path}:{lineno}: malformed CoNLL line {' '.join(fields)!r}, "
                 "expected 'word ... tag'"
             )
-        _check_tag(fields[-1], f"{path}:{lineno}")
+        if columns and len(fields) != columns:
+            raise UserError(
+                f"{path}:{lineno}: {len(fields)} columns, but the file's first line has "
+                f"{columns} ({' '.join(fields)!r})"
+            )
+        columns = len(fields)
+        _check_tag(fields[-1], f"{path}:{lineno}", types, columns)
         first = first if words else lineno
         words.append(fields[0])
         tags.append(fields[-1])

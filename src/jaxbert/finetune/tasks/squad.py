@@ -15,6 +15,7 @@ import json
 import re
 import string
 import unicodedata
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,6 +73,8 @@ def load_squad(path: str | Path) -> list[dict]:
         raise textfile.decode_error(path, e) from None
     except json.JSONDecodeError as e:
         raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a cut-short or non-gzip .gz
+        raise UserError(f"{path}: not a complete gzip file ({e or type(e).__name__})") from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise UserError(f"{path}: not a SQuAD file (no top-level 'data' list)")
     _check_layout(data["data"], path)
