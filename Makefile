@@ -56,7 +56,9 @@ CPU_MALLOC ?= MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719
 pretrain: install
 	$(JAXBERT) tokenizer train --corpus corpus/wiki_sample --out $(RUN)/tokenizer --vocab-size 8000
 	$(JAXBERT) data prepare --corpus corpus/wiki_sample --tokenizer $(RUN)/tokenizer --out $(RUN)/prepared
-	env $(CPU_MALLOC) $(JAXBERT) pretrain --config configs/pretrain/cpu_smoke.py $(ARGS)
+	env $(CPU_MALLOC) $(JAXBERT) pretrain --config configs/pretrain/cpu_smoke.py \
+	  --config.data.prepared_dir=$(RUN)/prepared --config.tokenizer=$(RUN)/tokenizer \
+	  --config.output_dir=$(RUN) $(ARGS)
 
 # The CPU recipe on the offline Wikipedia extract (configs/pretrain/cpu_wiki.py): ≤ 2 h on
 # 2 cores, resumable (rerun to continue). The tokenizer trains on 300k sentences.
@@ -71,9 +73,11 @@ pretrain-wiki: install
 
 # Fine-tune INIT (default: the `make pretrain` checkpoint, with its tokenizer) on TASK: any
 # GLUE task (sst2, cola, mrpc, stsb, rte, qnli, wnli, …), conll2003 or squad.
+# A finished runs/finetune/$(TASK) is refused, not replaced: OVERWRITE=1 replaces it.
 finetune: install
 	env $(CPU_MALLOC) $(JAXBERT) finetune --config $(FT_CONFIG) --config.init=$(INIT) \
-	  --config.output_dir=runs/finetune/$(TASK) --config.overwrite=true $(FT_ARGS) $(ARGS)
+	  --config.output_dir=runs/finetune/$(TASK) $(if $(OVERWRITE),--config.overwrite=true) \
+	  $(FT_ARGS) $(ARGS)
 
 # The base phase-1 recipe (bf16) on one GPU node / a Cloud TPU VM (all workers run the same
 # command; see launch/). Each fails fast where the accelerator is missing.

@@ -19,6 +19,7 @@ Cases that need a fresh process (signals, SIGKILL) live with the commands' own t
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import os
 import re
@@ -346,7 +347,83 @@ EMBED_CASES = [
          creates=("{root}/emb/vecs.npz",)),
 ]  # fmt: skip
 
-CASES = DATA_CASES + PRETRAIN_CASES + PLAN_CASES + FINETUNE_CASES + CONVERT_CASES + EMBED_CASES
+# Issue 30 (one run core; validate before writing; faults lose nothing): the init_from,
+# output and checkpoint paths, the one resume policy, encodings, NER columns, a cut-short
+# .json.gz, TFDS names. (Disk-full and signal cases need a fresh process each: they are
+# tests/train/test_disk_full.py, test_preemption.py, test_loop.py and finetune/test_resume.)
+SQUAD_CFG = REPO / "configs" / "finetune" / "squad.py"
+SQUAD_SMALL = ("--config.squad.file=sample-v1.1.json --config.squad.doc_stride=16 "
+               "--config.squad.max_query_length=8")  # fmt: skip
+
+
+def ft_out(case_id: str, out: str, error: str) -> Case:
+    """A fine-tuning case whose output_dir is `out` (a bad one)."""
+    argv = (f"finetune --config {GLUE_CFG}:sst2 --config.init={{run}} "
+            f"--config.data_dir={FT_FIXTURE} --config.output_dir={out} --config.batch_size=4 "
+            "--config.num_epochs=1 --config.max_seq_length=32")  # fmt: skip
+    return Case(case_id, argv, error, guards=("{in}/afile", "{run}"))
+
+
+def pt_extra(case_id: str, error: str, guards: tuple[str, ...], **extra) -> Case:
+    """`pt` that also guards `guards` (e.g. a missing init_from path stays missing)."""
+    case = pt(case_id, error, **extra)
+    return dataclasses.replace(case, guards=case.guards + guards)
+
+
+ISSUE30_CASES = [
+    pt_extra("pt-init-from-missing", r"config\.train\.init_from=\S*nope: not found",
+             ("{root}/nope",), train__init_from="{root}/nope"),
+    pt_extra("pt-init-from-empty-dir", r"config\.train\.init_from: no checkpoint in \S*emptydir",
+             ("{in}/emptydir",), train__init_from="{in}/emptydir"),
+    pt_extra("pt-init-from-file", r"init_from=\S*afile is a file, not a run", ("{in}/afile",),
+             train__init_from="{in}/afile"),
+    pt_extra("pt-init-from-truncated", r"init_from: no readable checkpoint in \S*run_trunc",
+             ("{in}/run_trunc",), train__init_from="{in}/run_trunc"),
+    pt_extra("pt-ckpt-dir-is-file", r"config\.checkpoint\.directory \S*afile is a file",
+             ("{in}/afile",), checkpoint__directory="{in}/afile"),
+    Case("pt-output-dir-is-file", pretrain("{in}/afile"),
+         r"config\.output_dir \S*afile is a file, not a directory", guards=("{in}/afile",)),
+    Case("pt-output-dir-under-file", pretrain("{in}/afile/run"), r"\S*afile is a file",
+         guards=("{in}/afile",)),
+    Case("pt-output-dir-under-proc", pretrain("/proc/jaxbert-bad/run"), r"/proc/jaxbert-bad"),
+    Case("pt-resume-changed-lr", pretrain("{run}", optimizer__learning_rate=0.5),
+         r"checkpoints/2 was trained with a different config.*config\.optimizer\.learning_rate:"
+         r" \S+ → 0\.5", guards=("{run}",)),
+    Case("pt-resume-changed-mask-prob", pretrain("{run}", data__mask_prob=0.1),
+         r"config\.data\.mask_prob: 0\.15 → 0\.1", guards=("{run}",)),
+    Case("pt-resume-changed-seed", pretrain("{run}", train__seed=7),
+         r"config\.train\.seed: 0 → 7", guards=("{run}",)),
+    ft_out("ft-output-dir-is-file", "{in}/afile",
+           r"config\.output_dir \S*afile is a file, not a directory"),
+    ft_out("ft-output-dir-under-file", "{in}/afile/run", r"\S*afile is a file"),
+    ft("ft-init-empty-dir", "--config.init={in}/emptydir", r"emptydir"),
+    ft("ft-init-is-file", "--config.init={in}/afile", r"afile"),
+    ft("ft-log-every-0", "--config.log_every=0", r"config\.log_every"),
+    ft("ft-ckpt-every-negative", "--config.checkpoint_every_steps=-1",
+       r"config\.checkpoint_every_steps"),
+    ft("ft-conll-3-columns", "--config.data_dir={in}/ft_conll3",
+       r"eng\.train:\d+: NER tag 'I-NP' .*3 columns, CoNLL-2003 has 4", spec=NER_CFG),
+    ft("ft-conll-mixed-columns", "--config.data_dir={in}/ft_conll_cols",
+       r"eng\.train:4: 3 columns, but the file's first line has 4", spec=NER_CFG),
+    ft("ft-ner-bad-tag-outside-sample", "--config.data_dir={in}/ft_tag_late "
+       "--config.max_train_examples=1", r"eng\.train:\d+: NER tag 'B-DATE'", spec=NER_CFG),
+    ft("ft-squad-eval-truncated-gz", f"--config.squad.eval_files={{in}}/squad_trunc.json.gz "
+       f"{SQUAD_SMALL}", r"squad_trunc\.json\.gz: not a complete gzip file", spec=SQUAD_CFG),
+    Case("tok-latin1-mostly", "tokenizer train --corpus {in}/latin1_all.txt --out {tok} "
+         "--force --vocab-size 300", r"latin1_all\.txt: 30 of 31 lines are not valid UTF-8",
+         guards=TOK_GUARD),
+    Case("prep-latin1-mostly", "data prepare --corpus {in}/latin1_all.txt --tokenizer {tok} "
+         "--out {prep} --force --workers 0",
+         r"latin1_all\.txt: 30 of 31 lines are not valid UTF-8", guards=PREP_GUARD),
+    Case("tok-binary-corpus", "tokenizer train --corpus {in}/binary.dat --out {tok} --force "
+         "--vocab-size 2000", r"binary\.dat: .*not valid UTF-8.*not text", guards=TOK_GUARD),
+    Case("prep-tfds-missing", "data prepare --corpus tfds:no_such_dataset --tokenizer {tok} "
+         "--out {prep} --force --workers 0 --tfds-data-dir {in}/emptydir",
+         r"tfds:no_such_dataset", guards=PREP_GUARD),
+]  # fmt: skip
+
+CASES = (DATA_CASES + PRETRAIN_CASES + PLAN_CASES + FINETUNE_CASES + CONVERT_CASES
+         + EMBED_CASES + ISSUE30_CASES)  # fmt: skip
 
 
 # --- bad inputs on disk -----------------------------------------------------------------
@@ -370,6 +447,9 @@ def write_corpora(d: Path) -> None:
     (d / "ro").mkdir()
     (d / "ro").chmod(0o555)
     (d / "texts_bad.txt").write_bytes(GOOD_LINES.encode() + b"caf\xe9 \xff\n")
+    latin1 = "".join(f"Café numéro {i}.\n" for i in range(30)) + "One line in ASCII.\n"
+    (d / "latin1_all.txt").write_bytes(latin1.encode("latin-1"))
+    (d / "binary.dat").write_bytes(bytes(range(256)) * 40 + b"\n".join([b"\xff\xfe\x00"] * 50))
 
 
 def write_config_files(d: Path) -> None:
@@ -412,12 +492,19 @@ def write_task_data(d: Path) -> None:
         rows = (glue / "train.tsv").read_bytes().splitlines(keepends=True)
         (target / "train.tsv").write_bytes(b"".join(rows[:2] + [line] + rows[3:]))
     conll = (FT_FIXTURE / "conll2003" / "eng.sample").read_text().splitlines(keepends=True)
-    for name, line in (("ft_conll", "praises VBZ\n"), ("ft_tag", "praises VBZ I-VP X-ORG\n")):
+    three = [" ".join(x.split()[:3]) + "\n" if x.strip() else x for x in conll]
+    for name, train in (("ft_conll", conll[:3] + ["praises VBZ\n"] + conll[4:]),
+                        ("ft_tag", conll[:3] + ["praises VBZ I-VP X-ORG\n"] + conll[4:]),
+                        ("ft_conll3", three),
+                        ("ft_conll_cols", conll[:3] + ["praises VBZ I-VP\n"] + conll[4:]),
+                        ("ft_tag_late", conll + ["\nlate NN I-NP B-DATE\n"])):  # fmt: skip
         target = d / name / "conll2003"
         target.mkdir(parents=True)
-        (target / "eng.train").write_text("".join(conll[:3] + [line] + conll[4:]))
+        (target / "eng.train").write_text("".join(train))
         for split in ("eng.testa", "eng.testb"):
             (target / split).write_text("".join(conll))
+    squad = gzip.compress((FT_FIXTURE / "squad" / "sample-v1.1.json").read_bytes())
+    (d / "squad_trunc.json.gz").write_bytes(squad[: len(squad) // 2])
 
 
 def make_inputs(root: Path) -> None:
@@ -542,6 +629,29 @@ def test_bad_input(case, results):
     if case.id not in results:
         pytest.fail(f"the driver died before this case:\n{results['driver'].stderr[-4000:]}")
     check(case, results[case.id], results["baseline"])
+
+
+def test_no_progress_bar_updates_in_captured_output(results):
+    """Output captured to files (a log, not a terminal) holds no \\r progress-bar updates:
+    one line per message, greppable."""
+    records = [r for r in results.values() if isinstance(r, dict) and "stderr" in r]
+    records += results["setup"]
+    assert records and not [r.get("id", r.get("setup")) for r in records if "\r" in r["stderr"]]
+
+
+def test_a_background_job_still_stops_on_ctrl_c(monkeypatch):
+    """`cmd &` in a script starts with SIGINT ignored; the CLI puts Python's handler back,
+    so `kill -INT` stops a background `data prepare` like Ctrl-C in the foreground."""
+    import signal
+
+    from jaxbert import cli
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert cli.main(["params", "tiny", "--vocab-size", "0"]) == 2
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_the_table_is_large_and_unique():
