@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmarks.tables._format import load, not_measured, source, table
 
-FILE = "tpu_plan.json"
+FILES = ("tpu_plan.json", "tpu_plan_b.json")  # the second: a parallel worker's rows
 COMMAND = ".venv/bin/python benchmarks/tpu_plan.py"
 GIB = 1024**3
 
@@ -18,7 +18,7 @@ def _gib(n: float | None) -> str:
 
 def _source(data: dict) -> str:
     machine = f"CPU host, TPU compiler of libtpu {data['libtpu']} (compile only, no TPU)"
-    return source(data["command"], machine, data["date"], [FILE])
+    return source(data["command"], machine, data["date"], data["files"])
 
 
 def _recipe(r: dict) -> str:
@@ -86,8 +86,19 @@ def flops(data: dict) -> str:
     return table(header, rows) + _source(data)
 
 
+def merged(results_dir: Path) -> dict | None:
+    """The results files' rows in ROWS order of appearance (first file first)."""
+    parts = [(f, d) for f in FILES if (d := load(results_dir, f)) is not None]
+    if not parts:
+        return None
+    data = dict(parts[0][1], rows={}, files=[f for f, _ in parts])
+    for _, d in parts:
+        data["rows"].update(d["rows"])
+    return data
+
+
 def tables(results_dir: Path) -> dict[str, str]:
-    data = load(results_dir, FILE)
+    data = merged(results_dir)
     names = ("tpu_hbm", "tpu_recipes", "tpu_plan_vs_compiler", "tpu_flops")
     if data is None:
         return {n: not_measured(COMMAND) for n in names}

@@ -89,7 +89,10 @@ def slice_mesh(s: Slice, mesh_sizes: dict[str, int], devices=None):
     devices = slice_devices(s) if devices is None else devices
     shape = tuple(mesh_sizes[a] for a in MESH_AXES)
     if s.slices == 1:
-        grid = mesh_utils.create_device_mesh(shape, devices)
+        try:
+            grid = mesh_utils.create_device_mesh(shape, devices)
+        except NotImplementedError:  # e.g. fsdp 8 on a 4x4 v5e: split a physical axis
+            grid = mesh_utils.create_device_mesh(shape, devices, allow_split_physical_axes=True)
     else:
         if shape[0] % s.slices:
             raise UserError(f"mesh data={shape[0]} must be a multiple of --slices {s.slices}")
