@@ -4,6 +4,7 @@ other languages added, at a held target budget and at a held total budget."""
 from __future__ import annotations
 
 import statistics
+from itertools import product
 from pathlib import Path
 
 from benchmarks.tables._format import load, not_measured, source, table
@@ -20,12 +21,20 @@ CONDITIONS = (
 BUDGET = {"both": "–", "fixed_target": "target held", "fixed_total": "total held"}
 
 
+SCALES = {
+    "b16": "b16 (batch 16, lr 2e-3 linear decay)",
+    "b64": "b64 (batch 64, lr 3e-3 constant)",
+}
+
+
 def points(runs: dict) -> dict[tuple, list[dict]]:
-    """Complete runs grouped by (capacity, target, condition, budget), seeds in order."""
+    """Complete runs grouped by (scale, capacity, target, condition, budget), seeds in
+    order."""
     out: dict[tuple, list[dict]] = {}
     for row in sorted(runs.values(), key=lambda r: r["seed"]):
         if row.get("complete"):
-            key = (row["capacity"], row["target"], row["condition"], row["budget"])
+            scale = row.get("scale", "b16")
+            key = (scale, row["capacity"], row["target"], row["condition"], row["budget"])
             out.setdefault(key, []).append(row)
     return out
 
@@ -37,16 +46,31 @@ def mean_left(rows: list[dict]) -> float | None:
     return statistics.fmean(accs) if accs else None
 
 
-def _cells(rows: list[dict], alone: float | None) -> list[str]:
+def delta(rows: list[dict], alone: list[dict]) -> str:
+    """Mean minus alone's mean over the runs that left the plateau; where neither group
+    left it, the same over the stuck runs, marked so (a plateau compared with a plateau),
+    and "–" where one left and the other did not (a stuck run is not averaged in)."""
+    m, a = mean_left(rows), mean_left(alone)
+    if rows is alone:
+        return "–"
+    if m is not None and a is not None:
+        return f"{m - a:+.3f}"
+    if alone and not any(r["left_plateau"] for r in rows + alone):
+        both = [statistics.fmean(r["mlm_accuracy"] for r in g) for g in (rows, alone)]
+        return f"{both[0] - both[1]:+.3f} (both stuck)"
+    return "–"
+
+
+def _cells(rows: list[dict], alone: list[dict]) -> list[str]:
     seeds = " / ".join(
         f"{r['mlm_accuracy']:.3f}" + ("" if r["left_plateau"] else " (stuck)") for r in rows
     )
     m = mean_left(rows)
-    delta = "–" if m is None or alone is None else f"{m - alone:+.3f}"
     spread = max(r["mlm_accuracy"] for r in rows) - min(r["mlm_accuracy"] for r in rows)
     loss = statistics.fmean(r["mlm_loss"] for r in rows)
     left = f"{sum(bool(r['left_plateau']) for r in rows)}/{len(rows)}"
-    return [seeds, "–" if m is None else f"{m:.3f}", delta, f"{spread:.3f}", f"{loss:.3f}", left]
+    d = delta(rows, alone)
+    return [seeds, "–" if m is None else f"{m:.3f}", d, f"{spread:.3f}", f"{loss:.3f}", left]
 
 
 def grid(results_dir: Path) -> str:
@@ -55,18 +79,27 @@ def grid(results_dir: Path) -> str:
         return not_measured(COMMAND)
     by = points(runs)
     rows = []
-    for capacity in ("tiny", "mini"):
-        for target in ("en", "tr"):
-            alone = mean_left(by.get((capacity, target, "alone", "both"), []))
-            for condition, budget in CONDITIONS:
-                got = by.get((capacity, target, condition, budget))
-                if not got:
-                    continue
-                r = got[0]
-                head = [capacity, target, condition, BUDGET[budget], f"{r['steps']:,}"]
-                head += [f"{r['target_share']:.2f}", f"{r['target_tokens_seen'] / 1e6:.2f}M"]
-                rows.append(head + _cells(got, alone))
-    header = ["model", "target", "added", "budget", "steps", "target share", "target tokens"]
+    for scale, capacity, target in product(SCALES, ("tiny", "mini"), ("en", "tr")):
+        alone = by.get((scale, capacity, target, "alone", "both"), [])
+        for condition, budget in CONDITIONS:
+            got = by.get((scale, capacity, target, condition, budget))
+            if not got:
+                continue
+            r = got[0]
+            head = [SCALES[scale], capacity, target, condition, BUDGET[budget]]
+            head += [f"{r['steps']:,}"]
+            head += [f"{r['target_share']:.2f}", f"{r['target_tokens_seen'] / 1e6:.2f}M"]
+            rows.append(head + _cells(got, alone))
+    header = [
+        "recipe",
+        "model",
+        "target",
+        "added",
+        "budget",
+        "steps",
+        "target share",
+        "target tokens",
+    ]
     header += ["held-out MLM acc (seed 0 / 1)", "mean", "Δ vs alone", "seed spread"]
     header += ["loss (mean)", "left plateau"]
     return table(header, rows) + "\n" + source(COMMAND, MACHINE, None, ["curse.json"])
