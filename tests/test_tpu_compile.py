@@ -99,10 +99,12 @@ def test_reported_peak_is_the_compilers(libtpu, capsys, monkeypatch):
     assert "fits: phase1_seq128.py:tiny,adamw on v4-8" in out
 
 
-def test_a_config_too_big_is_refused_in_one_line(libtpu, capsys):
-    """The compiler's RESOURCE_EXHAUSTED becomes one line: recipe, slice, GiB missing."""
+def test_a_config_too_big_is_refused_in_one_line(libtpu, capsys, monkeypatch):
+    """The compiler's RESOURCE_EXHAUSTED becomes one line: recipe, slice, GiB missing. As
+    `make pretrain-tpu` runs it on a v5e-16 VM: --target current."""
+    monkeypatch.setenv("TPU_ACCELERATOR_TYPE", "v5litepod-16")
     code, _, err = plan_cli(
-        capsys, "--target", "v5e-16", "--mesh=16,1,1", "--config.train.batch_size=262144",
+        capsys, "--target", "current", "--mesh=16,1,1", "--config.train.batch_size=262144",
         "--config.model.remat_policy=none",
     )  # fmt: skip
     lines = err.strip().splitlines()
@@ -111,6 +113,7 @@ def test_a_config_too_big_is_refused_in_one_line(libtpu, capsys):
     assert "of 15.75 GiB" in lines[0] and "GiB missing" in lines[0]
 
 
+@pytest.mark.slow  # two mini compiles: minutes on two loaded cores
 @pytest.mark.parametrize(
     ("target", "mesh"), [("v4-8", {"data": 4, "fsdp": 1, "tensor": 1}),
                          ("v5e-16", {"data": 2, "fsdp": 8, "tensor": 1})],

@@ -8,6 +8,9 @@
 # MESH=data,fsdp,tensor (e.g. 1,-1,1 for FSDP) overrides the config's mesh. The processes run
 # detached (nohup) and log to ~/jaxbert/train.log on each worker: launch/tpu/logs.sh follows it.
 # FOREGROUND=1 keeps the ssh session attached instead. DRY_RUN=1 prints the commands.
+# Each worker first compiles the train step for its slice with the TPU compiler on its CPU
+# (`jaxbert plan --target current`) and stops in one line if the config does not fit;
+# TPU_CHECK=0 skips that check (docs/tpu.md).
 # The training data is read from $BUCKET/prepared, each host its contiguous block of documents
 # (data.host_documents=contiguous); LOCAL_COPY=1 reads the config's own prepared_dir instead
 # (the copy install.sh LOCAL_COPY=1 made on every worker's disk).
@@ -25,7 +28,7 @@ if [[ -n ${MESH:-} ]]; then
   args+=("--config.mesh.data=$mesh_data" "--config.mesh.fsdp=$mesh_fsdp" "--config.mesh.tensor=$mesh_tensor")
 fi
 args+=("$@")
-make_cmd="make pretrain-tpu CONFIG=$(shell_quote "$CONFIG") ARGS=$(shell_quote "${args[*]}")"
+make_cmd="make pretrain-tpu TPU_CHECK=${TPU_CHECK:-1} CONFIG=$(shell_quote "$CONFIG") ARGS=$(shell_quote "${args[*]}")"
 if [[ ${FOREGROUND:-0} == 1 ]]; then
   remote="cd ~/$REMOTE_DIR && $make_cmd"
 else
