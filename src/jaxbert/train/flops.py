@@ -81,3 +81,30 @@ def peak_flops_per_device(override: float = 0.0) -> tuple[float, str]:
         if kind.startswith(name):
             return peak, f"{kind} datasheet (bf16)"
     return measure_matmul_peak(), f"measured fp32 matmul on {kind}"
+
+
+class Throughput:
+    """Tokens/s and MFU over the interval since the last report."""
+
+    def __init__(self, cfg, num_devices: int):
+        b, s, p = cfg.train.batch_size, cfg.data.max_seq_length, cfg.data.max_predictions_per_seq
+        self.tokens_per_step = b * s
+        self.flops_per_step = computed_flops_per_step(cfg.model, b, s, p)
+        self.standard_flops_per_step = standard_flops_per_step(cfg.model, b, s)
+        peak, self.peak_source = peak_flops_per_device(cfg.train.peak_flops_per_device)
+        self.peak = peak * num_devices
+        self.mark(0)
+
+    def mark(self, step: int) -> None:
+        self.t, self.step = time.perf_counter(), step
+
+    def report(self, step: int) -> dict:
+        dt = max(time.perf_counter() - self.t, 1e-9)
+        steps_per_s = (step - self.step) / dt
+        self.mark(step)
+        return {
+            "steps_per_s": steps_per_s,
+            "tokens_per_s": steps_per_s * self.tokens_per_step,
+            "mfu": steps_per_s * self.flops_per_step / self.peak,
+            "mfu_standard": steps_per_s * self.standard_flops_per_step / self.peak,
+        }

@@ -23,6 +23,7 @@ from jaxbert import fs, sharding
 from jaxbert.checkpoint import Checkpointer, checkpoint_defaults, step_dirs
 from jaxbert.errors import UserError
 from jaxbert.train import checks, flops, optim, runtime
+from jaxbert.train.flops import Throughput
 from jaxbert.train.logger import MetricsLogger, format_duration, plot_curves, progress_line
 from jaxbert.train.losses import normalise
 from jaxbert.train.step import CompiledSteps, pretraining_model
@@ -124,33 +125,6 @@ def _eval_sums(cfg, steps: CompiledSteps, params, batch_size: int, packing) -> d
         sums = steps.eval(params, sharding.global_batch(next(it), steps.mesh))
         totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     return jax.device_get(totals)
-
-
-class Throughput:
-    """Tokens/s and MFU over the interval since the last report."""
-
-    def __init__(self, cfg, num_devices: int):
-        b, s, p = cfg.train.batch_size, cfg.data.max_seq_length, cfg.data.max_predictions_per_seq
-        self.tokens_per_step = b * s
-        self.flops_per_step = flops.computed_flops_per_step(cfg.model, b, s, p)
-        self.standard_flops_per_step = flops.standard_flops_per_step(cfg.model, b, s)
-        peak, self.peak_source = flops.peak_flops_per_device(cfg.train.peak_flops_per_device)
-        self.peak = peak * num_devices
-        self.mark(0)
-
-    def mark(self, step: int) -> None:
-        self.t, self.step = time.perf_counter(), step
-
-    def report(self, step: int) -> dict:
-        dt = max(time.perf_counter() - self.t, 1e-9)
-        steps_per_s = (step - self.step) / dt
-        self.mark(step)
-        return {
-            "steps_per_s": steps_per_s,
-            "tokens_per_s": steps_per_s * self.tokens_per_step,
-            "mfu": steps_per_s * self.flops_per_step / self.peak,
-            "mfu_standard": steps_per_s * self.standard_flops_per_step / self.peak,
-        }
 
 
 def itstime(step: int, every: int, total: int, first: bool = False) -> bool:
