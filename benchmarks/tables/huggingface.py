@@ -109,10 +109,53 @@ def tokenization(res: dict) -> str:
     )
 
 
+WORD_SENSE_COMMAND = (
+    "jaxbert eval-embeddings --init $MODEL --task wic sts --corrections none,center,whiten,abtt "
+    "--answers runs/reference/answers-minilm --output benchmarks/results/embeddings_minilm.json; "
+    "the same with --task wsd --corrections none,center --output "
+    "benchmarks/results/embeddings_minilm_wsd.json"
+)
+
+
+def _task(*results: dict | None, task: str) -> dict | None:
+    return next((r["tasks"][task] for r in results if r and task in r.get("tasks", {})), None)
+
+
+def word_sense(results_dir: Path) -> str:
+    """all-MiniLM-L6-v2 beside the tiny cpu_wiki model on WiC, WSD and STS-B, uncorrected."""
+    mini = load(results_dir, "embeddings_minilm")
+    mini_wsd = load(results_dir, "embeddings_minilm_wsd")
+    tiny = load(results_dir, "embeddings_cpu_wiki_local")
+    if not mini:
+        return not_measured(WORD_SENSE_COMMAND)
+    rows = []
+    for name, res in (("all-MiniLM-L6-v2 (its own recipe: last layer)", (mini, mini_wsd)),
+                      ("tiny cpu_wiki model (last4)", (tiny,))):  # fmt: skip
+        wic, wsd, sts = (_task(*res, task=t) for t in ("wic", "wsd", "sts"))
+        cell = lambda v: "–" if v is None else fixed(100 * v, 1)  # noqa: E731
+        rows.append((name,
+                     cell(wic and wic["results"]["none"]["dev_accuracy"]),
+                     cell(wic and wic["results"]["none"]["test_accuracy"]),
+                     cell(wsd and wsd["results"]["none"]["scores"]["ALL"]["F1"]),
+                     cell(sts and sts["results"]["none"]["spearman"])))  # fmt: skip
+    mfs = _task(mini_wsd, tiny, task="wsd")
+    if mfs:
+        rows.append(("MFS (SemCor counts)", "–", "–",
+                     fixed(100 * mfs["results"]["mfs"]["scores"]["ALL"]["F1"], 1), "–"))  # fmt: skip
+    header = ("encoder", "WiC dev acc", "WiC test acc", "WSD ALL F1", "STS-B dev ρ×100")
+    files = (
+        "embeddings_minilm.json",
+        "embeddings_minilm_wsd.json",
+        "embeddings_cpu_wiki_local.json",
+    )
+    return table(header, rows) + source(WORD_SENSE_COMMAND, MACHINE, files=files)
+
+
 def tables(results_dir: Path) -> dict[str, str]:
     res = load(results_dir, "reference") or {}
     return {
         "hf_fidelity": fidelity(res),
         "hf_speed": speed(res),
         "hf_tokenization": tokenization(res),
+        "hf_word_sense": word_sense(results_dir),
     }
