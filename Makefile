@@ -11,7 +11,6 @@ TASK ?= sst2
 INIT ?= $(RUN)
 # The tiny `make pretrain` model wants a higher fine-tuning lr than BERT-base's 2e-5…5e-5.
 FT_ARGS ?= $(if $(filter $(RUN),$(INIT)),--config.optimizer.learning_rate=1e-4)
-FT_CONFIG = $(if $(filter conll2003 ner,$(TASK)),configs/finetune/ner.py,$(if $(filter squad,$(TASK)),configs/finetune/squad.py,configs/finetune/glue.py:$(TASK)))
 CONFIG ?= configs/pretrain/phase1_seq128.py:base,adamw
 PYTEST_FLAGS ?= --durations=15
 # Two pytest-xdist workers: most of the suite is single-threaded XLA compilation.
@@ -75,7 +74,7 @@ pretrain-wiki: install
 # GLUE task (sst2, cola, mrpc, stsb, rte, qnli, wnli, …), conll2003 or squad.
 # A finished runs/finetune/$(TASK) is refused, not replaced: OVERWRITE=1 replaces it.
 finetune: install
-	env $(CPU_MALLOC) $(JAXBERT) finetune --config $(FT_CONFIG) --config.init=$(INIT) \
+	env $(CPU_MALLOC) $(JAXBERT) finetune --task $(TASK) --config.init=$(INIT) \
 	  --config.output_dir=runs/finetune/$(TASK) $(if $(OVERWRITE),--config.overwrite=true) \
 	  $(FT_ARGS) $(ARGS)
 

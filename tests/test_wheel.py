@@ -89,7 +89,8 @@ def test_the_installed_wheel_pretrains_and_finetunes_from_another_directory(inst
 
 def test_make_pretrain_trains_in_its_run_directory():
     """`make pretrain RUN=runs/x` builds the tokenizer and shards in runs/x and trains from
-    them into runs/x; `make finetune` replaces a finished run only with OVERWRITE=1."""
+    them into runs/x; `make finetune` names its task from the registry (--task) and
+    replaces a finished run only with OVERWRITE=1."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     dry = subprocess.run(["make", "-n", "pretrain", "RUN=runs/x", "STAMP=Makefile"], cwd=REPO,
@@ -101,7 +102,7 @@ def test_make_pretrain_trains_in_its_run_directory():
     assert "--out runs/x/tokenizer" in dry and "--out runs/x/prepared" in dry
     finetune = subprocess.run(["make", "-n", "finetune", "STAMP=Makefile"], cwd=REPO,
                               capture_output=True, text=True, check=True).stdout  # fmt: skip
-    assert "overwrite" not in finetune
+    assert "overwrite" not in finetune and "finetune --task sst2" in finetune
     again = subprocess.run(["make", "-n", "finetune", "OVERWRITE=1", "STAMP=Makefile"],
                            cwd=REPO, capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "--config.overwrite=true" in again

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jaxbert.cli.common import config_command
+from jaxbert.errors import UserError
 
 
 def add_parsers(subparsers) -> None:
@@ -18,7 +19,27 @@ def add_parsers(subparsers) -> None:
         example="configs/finetune/glue.py:sst2, configs/finetune/ner.py, "
         "configs/finetune/squad.py",
         func=run_finetune,
-    )  # fmt: skip
+        config_required=False,
+    ).add_argument("--task", help="instead of --config: a task from the registry "
+                   "(jaxbert.finetune.tasks: sst2, mrpc, …, conll2003, squad) with its "
+                   "shipped recipe, e.g. `jaxbert finetune --task rte --config.init=RUN`")  # fmt: skip
+
+
+def _task_config(name: str, overrides: list[str]):
+    """The registry's task with its recipe (what configs/finetune/<family>.py returns)."""
+    from jaxbert.config import apply_override, parse_overrides
+    from jaxbert.finetune import tasks
+    from jaxbert.finetune.config import finetune_defaults
+
+    try:
+        task = tasks.get(name)
+    except ValueError as e:
+        raise UserError(f"--task: {e}") from None
+    cfg = finetune_defaults(task.name)
+    for key, value in parse_overrides(list(overrides)):
+        apply_override(cfg, key, value)
+    cfg.lock()
+    return cfg
 
 
 def run_finetune(args, overrides) -> int:
@@ -26,7 +47,10 @@ def run_finetune(args, overrides) -> int:
     from jaxbert.config import load_config
     from jaxbert.finetune.run import finetune
 
-    cfg = load_config(args.config, overrides)
+    cfg = _task_config(args.task, overrides) if args.task else None
+    if (cfg is None) == (not args.config):
+        raise UserError("give --config FILE[:ARG] or --task NAME (one of them)")
+    cfg = cfg or load_config(args.config, overrides)
     distributed.maybe_initialize(cfg.get("distributed"))  # environment (SLURM, TPU pod, JAXBERT_*)
     result = finetune(cfg)
     if result.preempted:  # SIGTERM: checkpointed; the loop printed where and how to resume

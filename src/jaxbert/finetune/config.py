@@ -11,41 +11,23 @@ from __future__ import annotations
 import ml_collections
 
 from jaxbert.errors import UserError
+from jaxbert.finetune import tasks
 from jaxbert.model.config import model_config
 from jaxbert.train.optim import optimizer_defaults
 
-GLUE_TASK_NAMES = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
-NER_TASK_NAMES = ("conll2003",)
-SQUAD_TASK_NAMES = ("squad",)
-TASK_NAMES = GLUE_TASK_NAMES + NER_TASK_NAMES + SQUAD_TASK_NAMES
-
-# Per-task recipe: (learning rate, max_seq_length, epochs). The BERT paper searches
-# lr ∈ {5e-5, 4e-5, 3e-5, 2e-5} with batch 32 and 3 epochs (2 for SQuAD); these are the
-# usual picks: small, noisy tasks (CoLA, MRPC, STS-B, RTE) like the higher rates.
-TASK_RECIPES: dict[str, tuple[float, int, int]] = {
-    "cola": (5e-5, 128, 3),
-    "sst2": (2e-5, 128, 3),
-    "mrpc": (5e-5, 128, 3),
-    "stsb": (5e-5, 128, 3),
-    "qqp": (2e-5, 128, 3),
-    "mnli": (2e-5, 128, 3),
-    "qnli": (2e-5, 128, 3),
-    "rte": (5e-5, 128, 3),
-    "wnli": (2e-5, 128, 3),
-    "conll2003": (5e-5, 128, 3),
-    "squad": (3e-5, 384, 2),
-}
+GLUE_TASK_NAMES = tasks.names("glue")
+NER_TASK_NAMES = tasks.names("ner")
+SQUAD_TASK_NAMES = tasks.names("squad")
+TASK_NAMES = tasks.names()
+# Per-task recipe: (learning rate, max_seq_length, epochs), from the one task registry.
+TASK_RECIPES: dict[str, tuple[float, int, int]] = {n: t.recipe for n, t in tasks.TASKS.items()}
 
 
 def task_family(task: str) -> str:
-    """glue | ner | squad."""
-    if task in GLUE_TASK_NAMES:
-        return "glue"
-    if task in NER_TASK_NAMES:
-        return "ner"
-    if task in SQUAD_TASK_NAMES:
-        return "squad"
-    raise ValueError(f"unknown fine-tuning task {task!r}; choose one of {list(TASK_NAMES)}")
+    """glue | ner | squad (the registry's; ValueError for an unknown task)."""
+    if task not in tasks.TASKS:
+        raise ValueError(f"unknown fine-tuning task {task!r}; choose one of {list(TASK_NAMES)}")
+    return tasks.TASKS[task].family
 
 
 def squad_defaults() -> ml_collections.ConfigDict:
