@@ -274,66 +274,62 @@ def run(p: dict) -> None:
 
 def figure(results: dict, out: Path) -> None:
     """Top: final held-out target accuracy per condition (a dot per seed, hollow when the
-    run stayed on the plateau; line through the mean of those that left it). Bottom: the
-    seed-0 curves against the target tokens seen, so the held-target runs line up."""
+    run stayed on the plateau; a line through the means of each recipe and budget).
+    Bottom: the seed-0 curves against the target's own tokens seen."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     xs = {"alone": 0, "+2": 1, "+5": 2}
-    style = {"fixed_target": ("tab:blue", "target tokens held"),
-             "fixed_total": ("tab:orange", "total tokens held")}  # fmt: skip
+    colors = {"fixed_total": "tab:orange", "fixed_target": "tab:blue", "both": "k"}
+    markers = {("b16", "tiny"): "o", ("b64", "tiny"): "^", ("b16", "mini"): "s"}
     for col, target in enumerate(("en", "tr")):
         ax, curve_ax = axes[0][col], axes[1][col]
         rows = [r for r in results.values() if r["target"] == target and r.get("complete")]
-        for cap, marker in (("tiny", "o"), ("mini", "s")):
-            alone = [r for r in rows if r["capacity"] == cap and r["condition"] == "alone"]
-            for budget, (color, label) in style.items():
-                pts = [r for r in rows if r["capacity"] == cap and r["budget"] == budget]
-                pts = alone + pts
+        for (scale, cap), marker in markers.items():
+            group = [r for r in rows if r.get("scale", "b16") == scale and r["capacity"] == cap]
+            alone = [r for r in group if r["condition"] == "alone"]
+            for budget in ("fixed_total", "fixed_target"):
+                pts = alone + [r for r in group if r["budget"] == budget]
+                if len(pts) == len(alone):
+                    continue
+                color = colors[budget]
                 for r in pts:
+                    x = xs[r["condition"]] + 0.05 * (r["seed"] - 0.5)
                     face = color if r["left_plateau"] else "none"
-                    ax.scatter(xs[r["condition"]] + 0.04 * (r["seed"] - 0.5), r["mlm_accuracy"],
-                               marker=marker, facecolors=face, edgecolors=color)  # fmt: skip
+                    ax.scatter(x, r["mlm_accuracy"], marker=marker, facecolors=face,
+                               edgecolors=color)  # fmt: skip
                 means = sorted(
-                    (xs[c], float(np.mean(v)))
+                    (xs[c], float(np.mean([r["mlm_accuracy"] for r in v])))
                     for c in xs
-                    if (
-                        v := [
-                            r["mlm_accuracy"]
-                            for r in pts
-                            if r["condition"] == c and r["left_plateau"]
-                        ]
-                    )  # fmt: skip
+                    if (v := [r for r in pts if r["condition"] == c])
                 )
-                if len(means) > 1:
-                    ax.plot(*zip(*means), color=color, marker=marker, alpha=0.6,
-                            label=f"{cap}, {label}")  # fmt: skip
-            for r in rows:
-                if r["capacity"] == cap and r["seed"] == 0 and r["curve"]:
-                    color = style.get(r["budget"], ("k", ""))[0]
-                    share = r["target_share"]
-                    x = [e["step"] * share * r["batch_size"] * SEQ / 1e6 for e in r["curve"]]
-                    y = [e["mlm_accuracy"] for e in r["curve"]]
-                    ls = {"alone": "-", "+2": "--", "+5": ":"}[r["condition"]]
-                    curve_ax.plot(x, y, ls, color=color, marker=marker, ms=3,
-                                  label=f"{cap} {r['condition']} {r['budget']}")  # fmt: skip
-        plateau = plateau_accuracy(target)
+                ax.plot(*zip(*means), color=color, marker=marker, alpha=0.5,
+                        label=f"{scale} {cap}, {budget.replace('_', ' ')} held")  # fmt: skip
+            for r in group:
+                if r["seed"] != 0 or not r["curve"]:
+                    continue
+                tokens = r["target_share"] * r["batch_size"] * SEQ / 1e6
+                ls = {"alone": "-", "+2": "--", "+5": ":"}[r["condition"]]
+                curve_ax.plot([e["step"] * tokens for e in r["curve"]],
+                              [e["mlm_accuracy"] for e in r["curve"]], ls,
+                              color=colors[r["budget"]], marker=marker, ms=4,
+                              label=f"{scale} {cap} {r['condition']} {r['budget']}")  # fmt: skip
         for a in (ax, curve_ax):
-            a.axhline(plateau + MARGIN, color="grey", lw=0.8, ls="--")
+            a.axhline(plateau_accuracy(target) + MARGIN, color="grey", lw=0.8, ls="--")
         ax.set_xticks(list(xs.values()), ["alone", "+2 languages", "+5 languages"])
-        ax.set_title(f"target {target}: held-out MLM accuracy (dots: seeds)")
+        ax.set_title(f"target {target}: final held-out MLM accuracy (hollow: stuck)")
         ax.legend(fontsize=7)
         curve_ax.set_xlabel(f"{target} tokens seen (M)")
         curve_ax.set_ylabel("held-out MLM accuracy")
-        curve_ax.set_title(f"{target}, seed 0 (dashed grey: plateau + {MARGIN})")
+        curve_ax.set_title(f"{target}, seed 0 (grey dashes: plateau + {MARGIN})")
         curve_ax.legend(fontsize=6)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=100)
     tmp.replace(out)
 
 
