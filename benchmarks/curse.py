@@ -176,9 +176,10 @@ def plan() -> list[dict]:
     for target in ("en", "tr"):
         out.append(point(target, "alone", "both", "tiny", 0, "b64"))
         out.append(point(target, "+5", "fixed_total", "tiny", 0, "b64"))
-    for target in ("en", "tr"):
+    for target in ("tr", "en"):
         out.append(point(target, "alone", "both", "tiny", 1, "b64"))
         out.append(point(target, "+5", "fixed_total", "tiny", 1, "b64"))
+    out += [point(t, "+5", "fixed_target", "tiny", 0, "b64") for t in ("tr", "en")]
     for seed in (1,):
         for target in ("tr", "en"):
             out.append(point(target, "alone", "both", "tiny", seed))
