@@ -194,11 +194,11 @@ def main() -> int:
     for r in [by_name[n] for n in only] if only else ROWS:
         name = r["name"]
         done = results["rows"].get(name)
-        if not args.replan and (done or name in done_elsewhere(args.out)):
-            continue
+        if args.replan != bool(done) or (not done and name in done_elsewhere(args.out)):
+            continue  # --replan: only this file's measured rows; else: only unmeasured ones
         entry = dict(r) | plan_columns(r)
-        if args.replan and done:
-            results["rows"][name] = done | entry
+        if args.replan:
+            entry = done | entry
         else:
             print(f"{name}: compiling {r['config']} {' '.join(r['overrides'])} for "
                   f"{r['target']} mesh {r['mesh']}", flush=True)  # fmt: skip
