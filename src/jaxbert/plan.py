@@ -34,11 +34,11 @@ and tensor meshes, base and large, seq 128 and 512):
     dots:          dots_no_batch + b·s·h·d/t + b·a·s²·4/t     (+ attention matmuls)
 
     total = L · saved(policy) + embeddings + heads + gathered
-    embeddings = b·s·h·(2d + 1);  heads = b·p·h·3d + 2 · b·p·V·4 / t   (p = max predictions)
+    embeddings = b·s·h·(2d + 1);  heads = b·p·h·3d + b·p·V·4 / t   (p = max predictions)
     gathered (fsdp > 1) = one layer's weights in the compute dtype / t
 
-The peak is the turn from forward to backward (every layer's saved values, the fp32 logits
-and their gradient); with remat=full it is one whole layer recomputed in the backward
+The peak is the turn from forward to backward (every layer's saved values, the fp32 logits,
+whose gradient overwrites them); with remat=full it is one whole layer recomputed in the backward
 pass, max(heads, saved(none)). tests/test_tpu_compile.py keeps the estimate within 15% of
 the TPU compiler's peak; tests/test_plan.py checks it on CPU within a factor of 2.
 
@@ -212,7 +212,7 @@ def layer_activation_bytes(m: Any, b: int, s: int, t: int, policy: str) -> float
 def activation_bytes(m: Any, b: int, s: int, p: int, t: int, policy: str) -> float:
     """All activations of one micro-batch of b sequences on one device, at the peak: the
     turn from forward to backward, where every layer's saved values and the head's fp32
-    logits and their gradient are live. Only remat=full's peak is later, in the backward
+    logits (their gradient overwrites them: losses.py's one-pass VJP) are live. Only remat=full's peak is later, in the backward
     pass, while one layer is recomputed whole."""
     import numpy as np
 
@@ -220,7 +220,7 @@ def activation_bytes(m: Any, b: int, s: int, p: int, t: int, policy: str) -> flo
     h = m.hidden_size
     layers = m.num_layers * layer_activation_bytes(m, b, s, t, policy)
     embeddings = b * s * h * (2 * d + 1)
-    heads = b * p * h * 3 * d + 2 * b * p * m.vocab_size * 4 / t
+    heads = b * p * h * 3 * d + b * p * m.vocab_size * 4 / t  # fp32 logits; grad in place
     if policy == "full":
         heads = max(heads, layer_activation_bytes(m, b, s, t, "none"))
     return layers + embeddings + heads
