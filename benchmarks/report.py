@@ -13,7 +13,7 @@ the pages that differ (a test runs it, so a committed page cannot drift from its
 results file). Markers inside fenced code blocks are text, not markers. The output is a
 pure function of the results files and the modules: same inputs, same bytes.
 
-    .venv/bin/python benchmarks/report.py [--check] [--list]
+    .venv/bin/python benchmarks/report.py [--check] [--list] [PAGE ...]
 """
 
 from __future__ import annotations
@@ -129,11 +129,17 @@ def rewrite(text: str, rendered: dict[str, str], where: str) -> str:
     return "\n".join(lines)
 
 
-def run(check: bool, root: Path = ROOT, results_dir: Path = RESULTS_DIR) -> list[Path]:
-    """The pages whose text differs from the render (rewritten unless `check`)."""
+def run(
+    check: bool, root: Path = ROOT, results_dir: Path = RESULTS_DIR, only: list[Path] = ()
+) -> list[Path]:
+    """The pages (all, or `only` these) whose text differs from the render (rewritten
+    unless `check`)."""
     rendered = render_all(results_dir)
     changed = []
+    wanted = {p.resolve() for p in only}
     for page in pages(root):
+        if wanted and page.resolve() not in wanted:
+            continue
         old = page.read_text(encoding="utf-8")
         new = rewrite(old, rendered, str(page.relative_to(root)))
         if new == old:
@@ -150,12 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only list the pages that differ")
     parser.add_argument("--list", action="store_true", help="print every table name and exit")
+    parser.add_argument("pages", nargs="*", type=Path, help="only these pages (default: all)")
     args = parser.parse_args(argv)
     try:
         if args.list:
             print("\n".join(sorted(render_all())))
             return 0
-        changed = run(args.check)
+        missing = [p for p in args.pages if p.resolve() not in {q.resolve() for q in pages()}]
+        if missing:
+            raise ReportError(f"{missing[0]}: not a page report.py renders (README.md, docs/)")
+        changed = run(args.check, only=args.pages)
     except ReportError as e:
         print(f"report.py: error: {e}", file=sys.stderr)
         return 2

@@ -63,3 +63,14 @@ def test_check_lists_a_page_that_differs_and_writes_nothing(tmp_path, monkeypatc
     assert "old" in page.read_text()
     assert report.run(check=False, root=tmp_path) == [page]
     assert report.run(check=True, root=tmp_path) == []
+
+
+def test_a_page_list_renders_only_those_pages(tmp_path, monkeypatch):
+    """`report.py PAGE` rewrites the pages named and leaves the others as they are."""
+    monkeypatch.setattr(report, "render_all", lambda results_dir: {"t": "new"})
+    (tmp_path / "docs").mkdir()
+    mine, other = tmp_path / "docs" / "mine.md", tmp_path / "docs" / "other.md"
+    for page in (mine, other):
+        page.write_text("<!-- table:t -->\nold\n<!-- /table:t -->\n")
+    assert report.run(check=False, root=tmp_path, only=[mine]) == [mine]
+    assert "old" in other.read_text() and "new" in mine.read_text()
