@@ -668,13 +668,10 @@ def save_hf_checkpoint(
 
 
 def _replace_dir(new: pathlib.Path, target: pathlib.Path) -> None:
-    """Rename `new` to `target`; an existing `target` is moved aside first, then removed."""
-    if target.exists() and any(target.iterdir()):
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.rename(target, old)
-        os.rename(new, target)
-        shutil.rmtree(old)
-    else:
-        if target.exists():
-            target.rmdir()
-        os.rename(new, target)
+    """Puts `new` at `target` whole (`fs.swap_in_dir`: an atomic exchange where Linux has
+    one); an empty `target` directory is simply replaced."""
+    from jaxbert import fs
+
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
+    fs.swap_in_dir(new, target)

@@ -251,7 +251,7 @@ def _smoothed_sentences(args, per_corpus: list[list[str]], console) -> Iterator[
 def _report_fertility(args, tok, out: Path, samples: list[list[str]]) -> None:
     """Per corpus: pieces per word and per character, byte-fallback rate (on `samples`),
     printed and written to OUT/fertility.json."""
-    from jaxbert.checkpoint import write_atomic  # noqa: PLC0415
+    from jaxbert import fs  # noqa: PLC0415
     from jaxbert.data import vocab_sampling  # noqa: PLC0415
 
     report = {}
@@ -261,7 +261,7 @@ def _report_fertility(args, tok, out: Path, samples: list[list[str]]) -> None:
         print(f"tokenizer train: {spec}: {r['pieces_per_word']:.2f} pieces/word, "
               f"{r['pieces_per_char']:.2f} pieces/char, byte fallback "
               f"{100 * r['byte_fallback_rate']:.2f}%", file=sys.stderr)  # fmt: skip
-    write_atomic(out / "fertility.json", json.dumps(report, indent=2) + "\n")
+    fs.atomic_write_text(out / "fertility.json", json.dumps(report, indent=2) + "\n")
 
 
 def _console() -> TextIO:
