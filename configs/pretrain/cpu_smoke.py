@@ -1,6 +1,8 @@
 """`make pretrain`: the tiny model on the shipped Wikipedia sample, a few minutes on a CPU.
 
-The tokenizer (8k sentencepiece) and prepared shards are built by the Makefile first.
+The tokenizer (8k sentencepiece) and prepared shards are built by the Makefile first, in
+its run directory: `make pretrain RUN=runs/x` builds them in runs/x and overrides the three
+runs/cpu_smoke paths below with runs/x's (relative paths are from the working directory).
 The recipe is the best of the smoke sweep (benchmarks/README.md, "Shipped sample"): MLM
 only on packed text (full_sentences), 40% masking, batch 16 × 1,600 steps at lr 2e-3 —
 held-out MLM accuracy 0.134 where google-bert pairs + NSP at the same 3.3M tokens reach
