@@ -76,27 +76,38 @@ def tpu(results_dir: Path) -> str | None:
 LANGUAGE = {"en": "English", "tr": "Turkish"}
 
 
+def _plateau_note(alone: list[dict], mixed: list[dict]) -> str:
+    stuck = [not all(r.get("left_plateau", True) for r in runs) for runs in (alone, mixed)]
+    return {
+        (True, True): ", both on the unigram plateau",
+        (True, False): ", alone on the unigram plateau",
+        (False, True): ", mixed still on the unigram plateau",
+    }.get(tuple(stuck), "")
+
+
 def curse(results_dir: Path) -> str | None:
     """Held-out MLM accuracy of a target language with all five others added at a held
-    total budget, against the target alone (mean over the seeds measured); runs still on
-    the unigram plateau say so, since their difference measures nothing yet."""
+    total budget, against the target alone (mean over the seeds measured), per capacity
+    at the largest recipe scale measured; runs still on the unigram plateau say so."""
     runs = [r for r in (load(results_dir, "curse.json") or {}).values() if r.get("complete")]
     by: dict[tuple, list[dict]] = {}
     for r in runs:
-        by.setdefault((r["capacity"], r["target"], r["condition"], r["budget"]), []).append(r)
+        key = (r.get("scale", "b16"), r["capacity"], r["target"], r["condition"], r["budget"])
+        by.setdefault(key, []).append(r)
     cells = []
-    for cap in ("tiny", "mini"):
-        for target in ("en", "tr"):
-            alone = by.get((cap, target, "alone", "both"))
-            mixed = by.get((cap, target, "+5", "fixed_total"))
-            if not alone or not mixed:
-                continue
-            a, m = (sum(r["mlm_accuracy"] for r in x) / len(x) for x in (alone, mixed))
-            stuck = not all(r.get("left_plateau", True) for r in alone + mixed)
-            note = ", on the unigram plateau" if stuck else ""
-            cells.append(
-                f"{LANGUAGE.get(target, target)}, {cap}: {a:.3f} → {m:.3f} ({m - a:+.3f}{note})"
-            )
+    for scale in sorted({k[0] for k in by}, reverse=True):
+        for cap in ("tiny", "mini"):
+            for target in ("en", "tr"):
+                alone = by.get((scale, cap, target, "alone", "both"))
+                mixed = by.get((scale, cap, target, "+5", "fixed_total"))
+                if not alone or not mixed:
+                    continue
+                a, m = (sum(r["mlm_accuracy"] for r in x) / len(x) for x in (alone, mixed))
+                note = _plateau_note(alone, mixed)
+                name = LANGUAGE.get(target, target)
+                cells.append(f"{name}, {cap} {scale}: {a:.3f} → {m:.3f} ({m - a:+.3f}{note})")
+        if cells:
+            break  # the largest recipe scale measured speaks for the row
     if not cells:
         return None
     return "held-out MLM accuracy, target alone → with 5 languages added, total held: " + "; ".join(
