@@ -417,6 +417,10 @@ ISSUE30_CASES = [
          r"latin1_all\.txt: 30 of 31 lines are not valid UTF-8", guards=PREP_GUARD),
     Case("tok-binary-corpus", "tokenizer train --corpus {in}/binary.dat --out {tok} --force "
          "--vocab-size 2000", r"binary\.dat: .*not valid UTF-8.*not text", guards=TOK_GUARD),
+    Case("embed-file-empty", "embed --init {run} --file {in}/empty.txt",
+         r"--file \S*empty\.txt holds no text"),
+    Case("embed-correction-other-width", "embed --init {run} --text hi --correction "
+         "{in}/corr256.npz", r"--correction \S*corr256\.npz was fitted on 256-dim vectors"),
     Case("prep-tfds-missing", "data prepare --corpus tfds:no_such_dataset --tokenizer {tok} "
          "--out {prep} --force --workers 0 --tfds-data-dir {in}/emptydir",
          r"tfds:no_such_dataset", guards=PREP_GUARD),
@@ -449,6 +453,11 @@ def write_corpora(d: Path) -> None:
     (d / "texts_bad.txt").write_bytes(GOOD_LINES.encode() + b"caf\xe9 \xff\n")
     latin1 = "".join(f"Café numéro {i}.\n" for i in range(30)) + "One line in ASCII.\n"
     (d / "latin1_all.txt").write_bytes(latin1.encode("latin-1"))
+    import numpy as np
+
+    np.savez(d / "corr256.npz", correction_kind=np.asarray("center"),
+             correction_mean=np.zeros(256, np.float32),
+             correction_matrix=np.eye(256, dtype=np.float32))  # fmt: skip
     (d / "binary.dat").write_bytes(bytes(range(256)) * 40 + b"\n".join([b"\xff\xfe\x00"] * 50))
 
 

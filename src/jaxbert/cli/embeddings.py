@@ -162,7 +162,9 @@ def run_embed(args) -> int:
     if args.demo:
         texts, word = texts or list(embed.DEMO_SENTENCES), word or embed.DEMO_WORD
     if not texts:
-        raise UserError("no text to embed: give --text, --file or --demo")
+        raise UserError(f"--file {args.file} holds no text (empty, or only blank lines)"
+                        if args.file and not args.text else
+                        "no text to embed: give --text, --file or --demo")  # fmt: skip
     fix = corrections.load(args.correction) if args.correction else None
     embedder, source = _embedder(args)
     if word:  # the index: which text, and where in it the word is
@@ -171,6 +173,10 @@ def run_embed(args) -> int:
     else:
         vectors = embedder.sentence_vectors(texts)
         index = {"sentence_pool": embedder.sentence_pool}
+    if fix is not None and fix.mean.shape[-1] != vectors.shape[-1]:
+        raise UserError(f"--correction {args.correction} was fitted on {fix.mean.shape[-1]}-dim "
+                        f"vectors, these are {vectors.shape[-1]}-dim: fit it with the same "
+                        "--layer and --combine")  # fmt: skip
     if fix is not None:
         vectors = fix(vectors)
     pool = f"{embedder.sentence_pool} pooling" + (", normalised" if embedder.normalize else "")
