@@ -21,7 +21,7 @@ import numpy as np
 from jaxbert import fs
 from jaxbert.errors import UserError
 from jaxbert.finetune.config import task_family
-from jaxbert.finetune.tasks import glue, ner, squad
+from jaxbert.finetune.tasks import glue, ner, squad, squad_answers
 from jaxbert.pretrained import resolve_path
 
 Arrays = dict[str, np.ndarray]
@@ -245,15 +245,15 @@ def _squad_split(name: str, articles, cfg, convert: dict, filename: str) -> Eval
     gold = _keep_questions(articles, {e.qas_id for e in eval_ex})
 
     def answers(preds: Arrays) -> dict[str, str]:
-        return squad.postprocess(
+        return squad_answers.postprocess(
             eval_ex, meta, preds["start_logits"], preds["end_logits"], tokenizer,
             s.n_best_size, s.max_answer_length,
         )[0]  # fmt: skip
 
     def score(predicted: dict[str, str]) -> dict:
-        return squad.evaluate(gold, predicted)
+        return squad_answers.evaluate(gold, predicted)
 
     def write(predicted: dict[str, str], out_dir: Path) -> list[Path]:
-        return [squad.write_predictions(predicted, out_dir / filename)]
+        return [squad_answers.write_predictions(predicted, out_dir / filename)]
 
     return EvalSplit(name, feats, answers, score, write)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jaxbert.errors import UserError
-from jaxbert.finetune.tasks import squad
+from jaxbert.finetune.tasks import squad, squad_answers
 
 SAMPLE = (
     Path(__file__).resolve().parents[2] / "fixtures" / "finetune" / "squad" / "sample-v1.1.json"
@@ -28,8 +28,8 @@ def oracle_logits(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
 def run_oracle(articles, tokenizer, **kw) -> tuple[dict[str, float], dict[str, str]]:
     examples = squad.read_examples(articles)
     arrays, meta = squad.convert_examples(examples, tokenizer, **kw)
-    predictions, _ = squad.postprocess(examples, meta, *oracle_logits(arrays), tokenizer)
-    return squad.evaluate(articles, predictions), predictions
+    predictions, _ = squad_answers.postprocess(examples, meta, *oracle_logits(arrays), tokenizer)
+    return squad_answers.evaluate(articles, predictions), predictions
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -157,10 +157,10 @@ def test_query_too_long_for_window_is_user_error(tokenizer):
 
 def test_get_final_text_maps_back_to_original():
     """The normalized prediction is located in the original words, keeping case/accents."""
-    assert squad.get_final_text("1895", "(1895-1943).") == "1895"
-    assert squad.get_final_text("steve jobs", "Steve Jobs'") == "Steve Jobs"
-    assert squad.get_final_text("zoe", "Zoë,") == "Zoë"
-    assert squad.get_final_text("nowhere", "Steve Jobs'") == "Steve Jobs'"
+    assert squad_answers.get_final_text("1895", "(1895-1943).") == "1895"
+    assert squad_answers.get_final_text("steve jobs", "Steve Jobs'") == "Steve Jobs"
+    assert squad_answers.get_final_text("zoe", "Zoë,") == "Zoë"
+    assert squad_answers.get_final_text("nowhere", "Steve Jobs'") == "Steve Jobs'"
 
 
 @pytest.mark.parametrize("window", [(384, 128, 64), (64, 16, 16), (48, 8, 12)])
@@ -188,7 +188,7 @@ def test_nbest_sorted_unique_probabilities(tokenizer):
     arrays, meta = squad.convert_examples(examples, tokenizer, 64, 16, 16)
     rng = np.random.default_rng(0)
     start, end = rng.normal(size=(2, *arrays["input_ids"].shape))
-    preds, nbest = squad.postprocess(
+    preds, nbest = squad_answers.postprocess(
         examples, meta, start, end, tokenizer, n_best_size=5, max_answer_length=4, with_nbest=True
     )
     for ex in examples:
@@ -206,15 +206,17 @@ def test_no_candidate_gives_empty_answer(tokenizer):
     examples = squad.read_examples(squad.load_squad(SAMPLE))[:1]
     arrays, meta = squad.convert_examples(examples, tokenizer)
     logits = np.zeros(arrays["input_ids"].shape)
-    preds, _ = squad.postprocess(examples, meta, logits, logits, tokenizer, n_best_size=3)
+    preds, _ = squad_answers.postprocess(examples, meta, logits, logits, tokenizer, n_best_size=3)
     assert preds == {"t1": ""}
     with pytest.raises(ValueError, match="features"):
-        squad.postprocess(examples, meta, logits[:, :5], logits, tokenizer)
+        squad_answers.postprocess(examples, meta, logits[:, :5], logits, tokenizer)
 
 
 def test_write_predictions_official_format(tmp_path):
     """The predictions file is a flat JSON object {question id: answer text}."""
-    path = squad.write_predictions({"q1": "Denver Broncos", "q2": "Zoë"}, tmp_path / "p.json")
+    path = squad_answers.write_predictions(
+        {"q1": "Denver Broncos", "q2": "Zoë"}, tmp_path / "p.json"
+    )
     assert json.loads(path.read_text(encoding="utf-8")) == {"q1": "Denver Broncos", "q2": "Zoë"}
 
 
@@ -223,18 +225,18 @@ def test_write_predictions_official_format(tmp_path):
 
 def test_normalize_answer_official():
     """Lower-case, drop punctuation, then articles, then collapse whitespace."""
-    assert squad.normalize_answer("The  Quick, brown fox!") == "quick brown fox"
-    assert squad.normalize_answer("an apple-a-day") == "appleaday"
-    assert squad.normalize_answer("Theory of a thing") == "theory of thing"
+    assert squad_answers.normalize_answer("The  Quick, brown fox!") == "quick brown fox"
+    assert squad_answers.normalize_answer("an apple-a-day") == "appleaday"
+    assert squad_answers.normalize_answer("Theory of a thing") == "theory of thing"
 
 
 def test_em_f1_hand_computed():
     """F1('the cat sat', 'cat sat down') = 2·1·(2/3)/(1+2/3) = 0.8; EM ignores case/articles."""
-    assert squad.f1_score("the cat sat", "cat sat down") == pytest.approx(0.8)
-    assert squad.f1_score("dog", "cat") == 0.0
-    assert squad.f1_score("the", "a") == 0.0  # both normalize to nothing
-    assert squad.exact_match_score("The Broncos.", "broncos")
-    assert not squad.exact_match_score("Broncos", "Denver Broncos")
+    assert squad_answers.f1_score("the cat sat", "cat sat down") == pytest.approx(0.8)
+    assert squad_answers.f1_score("dog", "cat") == 0.0
+    assert squad_answers.f1_score("the", "a") == 0.0  # both normalize to nothing
+    assert squad_answers.exact_match_score("The Broncos.", "broncos")
+    assert not squad_answers.exact_match_score("Broncos", "Denver Broncos")
 
 
 def test_evaluate_max_over_golds_and_missing_predictions():
@@ -245,7 +247,7 @@ def test_evaluate_max_over_golds_and_missing_predictions():
         {"id": "c", "answers": [{"text": "x"}]},
     ]
     articles = [{"paragraphs": [{"qas": qas}]}]
-    scores = squad.evaluate(articles, {"a": "the Denver Broncos", "b": "the cat sat"})
+    scores = squad_answers.evaluate(articles, {"a": "the Denver Broncos", "b": "the cat sat"})
     assert scores["exact_match"] == pytest.approx(100 / 3)
     assert scores["f1"] == pytest.approx(100 * (1 + 0.8) / 3)
 
