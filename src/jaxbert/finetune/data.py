@@ -21,7 +21,7 @@ import numpy as np
 from jaxbert import fs
 from jaxbert.errors import UserError
 from jaxbert.finetune.config import task_family
-from jaxbert.finetune.tasks import glue, ner, squad, squad_answers
+from jaxbert.finetune.tasks import glue, glue_scoring, ner, squad, squad_answers
 from jaxbert.pretrained import resolve_path
 
 Arrays = dict[str, np.ndarray]
@@ -122,15 +122,17 @@ def _glue_split(task, split: str, examples, feats: Arrays) -> EvalSplit:
         return preds["score"] if task.is_regression else preds["logits"].argmax(-1)
 
     def score(values: np.ndarray) -> dict:
-        return glue.glue_metrics(task, values, feats["label"])
+        return glue_scoring.glue_metrics(task, values, feats["label"])
 
     def write(values: np.ndarray, out_dir: Path) -> list[Path]:
         if not labeled:
-            return [glue.write_glue_predictions(task, split, guids, values, out_dir / "test")]
+            return [
+                glue_scoring.write_glue_predictions(task, split, guids, values, out_dir / "test")
+            ]
         # Dev predictions in the same leaderboard format, under the test file's name.
         name = task.submission[split.replace("dev", "test")]
         path = out_dir / "dev" / name
-        rows = [f"{g}\t{glue.format_prediction(task, v)}" for g, v in zip(guids, values)]
+        rows = [f"{g}\t{glue_scoring.format_prediction(task, v)}" for g, v in zip(guids, values)]
         fs.atomic_write_text(path, "\n".join(["index\tprediction", *rows]) + "\n")
         return [path]
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from jaxbert.errors import UserError
-from jaxbert.finetune.tasks import glue
+from jaxbert.finetune.tasks import glue, glue_scoring
 
 GLUE_FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "finetune" / "glue"
 
@@ -227,19 +227,19 @@ PREDS = np.array([1, 1, 1, 0, 0, 0, 1, 1])  # tp=3 fn=1 tn=2 fp=2
 
 def test_accuracy_and_f1_hand_computed():
     """accuracy = 5/8; F1 = 2·(3/5)(3/4)/(3/5+3/4) = 2/3; no true positives → F1 0."""
-    assert glue.accuracy(PREDS, LABELS) == pytest.approx(5 / 8)
-    assert glue.f1_binary(PREDS, LABELS) == pytest.approx(2 / 3)
-    assert glue.f1_binary(np.zeros(8), LABELS) == 0.0
-    assert glue.accuracy([], []) == 0.0
+    assert glue_scoring.accuracy(PREDS, LABELS) == pytest.approx(5 / 8)
+    assert glue_scoring.f1_binary(PREDS, LABELS) == pytest.approx(2 / 3)
+    assert glue_scoring.f1_binary(np.zeros(8), LABELS) == 0.0
+    assert glue_scoring.accuracy([], []) == 0.0
 
 
 def test_mcc_hand_computed_and_edge_cases():
     """MCC = (tp·tn − fp·fn)/√(…) = 4/√240; constant predictions → 0, not NaN; ±1 extremes."""
-    assert glue.matthews_corrcoef(PREDS, LABELS) == pytest.approx(4 / np.sqrt(240))
-    assert glue.matthews_corrcoef(np.ones(8), LABELS) == 0.0
-    assert glue.matthews_corrcoef(LABELS, LABELS) == pytest.approx(1.0)
-    assert glue.matthews_corrcoef(1 - LABELS, LABELS) == pytest.approx(-1.0)
-    assert glue.matthews_corrcoef(np.ones(3), np.ones(3)) == 0.0
+    assert glue_scoring.matthews_corrcoef(PREDS, LABELS) == pytest.approx(4 / np.sqrt(240))
+    assert glue_scoring.matthews_corrcoef(np.ones(8), LABELS) == 0.0
+    assert glue_scoring.matthews_corrcoef(LABELS, LABELS) == pytest.approx(1.0)
+    assert glue_scoring.matthews_corrcoef(1 - LABELS, LABELS) == pytest.approx(-1.0)
+    assert glue_scoring.matthews_corrcoef(np.ones(3), np.ones(3)) == 0.0
 
 
 def test_mcc_multiclass_matches_gorodkin_formula():
@@ -250,38 +250,38 @@ def test_mcc_multiclass_matches_gorodkin_formula():
     np.add.at(c, (t, p), 1)
     n, tk, pk = c.sum(), c.sum(1), c.sum(0)
     expected = (np.trace(c) * n - tk @ pk) / np.sqrt((n**2 - pk @ pk) * (n**2 - tk @ tk))
-    assert glue.matthews_corrcoef(p, t) == pytest.approx(expected)
+    assert glue_scoring.matthews_corrcoef(p, t) == pytest.approx(expected)
 
 
 def test_pearson_spearman_hand_computed_and_constant():
     """Pearson([1,2,3],[1,2,4]) = 3/√(2·42/9); Spearman([1,2,3,4],[1,3,2,4]) = 0.8;
     a constant side gives 0, not NaN."""
-    assert glue.pearson([1, 2, 3], [1, 2, 4]) == pytest.approx(3 / np.sqrt(2 * 42 / 9))
-    assert glue.spearman([1, 2, 3], [1, 2, 4]) == pytest.approx(1.0)
-    assert glue.spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
-    assert glue.pearson([2, 2, 2], [1, 2, 3]) == 0.0
-    assert glue.spearman([2, 2, 2], [1, 2, 3]) == 0.0
-    assert glue.pearson([1.0], [2.0]) == 0.0
+    assert glue_scoring.pearson([1, 2, 3], [1, 2, 4]) == pytest.approx(3 / np.sqrt(2 * 42 / 9))
+    assert glue_scoring.spearman([1, 2, 3], [1, 2, 4]) == pytest.approx(1.0)
+    assert glue_scoring.spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert glue_scoring.pearson([2, 2, 2], [1, 2, 3]) == 0.0
+    assert glue_scoring.spearman([2, 2, 2], [1, 2, 3]) == 0.0
+    assert glue_scoring.pearson([1.0], [2.0]) == 0.0
 
 
 def test_spearman_with_ties_matches_scipy():
     """Ties get average ranks, as scipy.stats.spearmanr."""
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 5, 50).astype(float), rng.normal(size=50)
-    assert glue.spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
-    assert glue.pearson(x, y) == pytest.approx(stats.pearsonr(x, y).statistic)
+    assert glue_scoring.spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert glue_scoring.pearson(x, y) == pytest.approx(stats.pearsonr(x, y).statistic)
 
 
 def test_glue_metrics_per_task():
     """Each task reports its official metrics, including its headline `task.metric`."""
-    assert set(glue.glue_metrics("cola", PREDS, LABELS)) == {"accuracy", "mcc"}
-    assert set(glue.glue_metrics("mrpc", PREDS, LABELS)) == {"accuracy", "f1"}
-    assert set(glue.glue_metrics("sst2", PREDS, LABELS)) == {"accuracy"}
-    sts = glue.glue_metrics("stsb", [1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
+    assert set(glue_scoring.glue_metrics("cola", PREDS, LABELS)) == {"accuracy", "mcc"}
+    assert set(glue_scoring.glue_metrics("mrpc", PREDS, LABELS)) == {"accuracy", "f1"}
+    assert set(glue_scoring.glue_metrics("sst2", PREDS, LABELS)) == {"accuracy"}
+    sts = glue_scoring.glue_metrics("stsb", [1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
     assert set(sts) == {"pearson", "spearman", "corr"} and sts["spearman"] == pytest.approx(1)
     for task in glue.GLUE_TASKS.values():
         preds = [1.0, 2.0, 3.0] if task.is_regression else [0, 1, 0]
-        assert task.metric in glue.glue_metrics(task, preds, preds)
+        assert task.metric in glue_scoring.glue_metrics(task, preds, preds)
 
 
 # --- leaderboard files --------------------------------------------------------------------
@@ -289,23 +289,25 @@ def test_glue_metrics_per_task():
 
 def test_write_predictions_leaderboard_format(tmp_path):
     """Files are named as GLUE expects, with `index<TAB>prediction` and label strings."""
-    path = glue.write_glue_predictions("rte", "test", ["0", "1"], np.array([1, 0]), tmp_path)
+    path = glue_scoring.write_glue_predictions(
+        "rte", "test", ["0", "1"], np.array([1, 0]), tmp_path
+    )
     assert path.name == "RTE.tsv"
     assert path.read_text() == "index\tprediction\n0\tnot_entailment\n1\tentailment\n"
-    path = glue.write_glue_predictions("sst2", "test", ["0", "1"], [0, 1], tmp_path)
+    path = glue_scoring.write_glue_predictions("sst2", "test", ["0", "1"], [0, 1], tmp_path)
     assert path.name == "SST-2.tsv" and path.read_text().splitlines()[1:] == ["0\t0", "1\t1"]
-    path = glue.write_glue_predictions("mnli", "test_mismatched", ["7"], [0], tmp_path)
+    path = glue_scoring.write_glue_predictions("mnli", "test_mismatched", ["7"], [0], tmp_path)
     assert path.name == "MNLI-mm.tsv" and path.read_text().splitlines()[1] == "7\tcontradiction"
-    path = glue.write_glue_predictions("stsb", "test", ["0"], [3.14159], tmp_path / "sub")
+    path = glue_scoring.write_glue_predictions("stsb", "test", ["0"], [3.14159], tmp_path / "sub")
     assert path.read_text() == "index\tprediction\n0\t3.142\n"
 
 
 def test_write_predictions_rejects_bad_split_and_lengths(tmp_path):
     """No leaderboard file for dev; guid and prediction counts must agree."""
     with pytest.raises(UserError, match="test_matched"):
-        glue.write_glue_predictions("mnli", "test", ["0"], [0], tmp_path)
+        glue_scoring.write_glue_predictions("mnli", "test", ["0"], [0], tmp_path)
     with pytest.raises(ValueError):
-        glue.write_glue_predictions("cola", "test", ["0", "1"], [0], tmp_path)
+        glue_scoring.write_glue_predictions("cola", "test", ["0", "1"], [0], tmp_path)
 
 
 def test_tfds_reader_maps_splits_keys_and_label_names(monkeypatch):
