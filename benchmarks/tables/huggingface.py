@@ -17,6 +17,8 @@ FILES = ("reference.json",)
 def _mean_std(values: list[float], digits: int = 3) -> str:
     if not values:
         return "–"
+    if len(values) == 1:
+        return fixed(values[0], digits)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{fixed(statistics.fmean(values), digits)} ± {fixed(std, digits)}"
 
