@@ -241,7 +241,7 @@ def test_sinusoidal_linear_blocks_single_out_one_offset():
     (0, π), one per equal cell: its p_i·p_j kernel is ≈ 0 one position away and stays
     well below its peak at every offset up to 511 (no aliasing), which is what lets a
     `local` head single out i ± 1; the table is the same on every call."""
-    from jaxbert.model.encoder import sinusoidal_frequencies
+    from jaxbert.model.inits import sinusoidal_frequencies
 
     omega = sinusoidal_frequencies(128, "linear", block=64)
     np.testing.assert_array_equal(omega, sinusoidal_frequencies(128, "linear", block=64))
