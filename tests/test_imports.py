@@ -1,6 +1,7 @@
-"""The package graph of src/jaxbert has no cycle: each subpackage or top-level module
-imports only ones "below" it (e.g. finetune → train → model, never back), so a piece can be
-read, tested and moved with what it imports and nothing that imports it."""
+"""The shape of src/jaxbert: the package graph has no cycle (each subpackage or top-level
+module imports only ones "below" it, e.g. finetune → train → model, never back), so a
+piece can be read, tested and moved with what it imports and nothing that imports it; and
+files stay small enough to read (at most three over 400 lines)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,13 @@ def test_the_cycle_finder_finds_one():
     """The checker itself: a planted cycle is reported."""
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_at_most_three_files_over_400_lines():
+    """Small files named after what they hold: no more than three modules over 400 lines."""
+    long = sorted(
+        (n, str(p.relative_to(SRC)))
+        for p in SRC.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    )
+    assert len(long) <= 3, long
