@@ -34,7 +34,13 @@ def run(argv, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess
 def installed(tmp_path_factory) -> Path:
     """A fresh venv with the built wheel installed (no -e); returns its bin directory."""
     root = tmp_path_factory.mktemp("wheel")
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", root / "dist", REPO],
+    source = root / "source"  # a copy: building in the checkout would leave build/ there
+    shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns(
+        "__pycache__", "*.egg-info"))  # fmt: skip
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, source / name)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", root / "dist", source],
         cwd=root)  # fmt: skip
     (wheel,) = (root / "dist").glob("jaxbert-*.whl")
     run([sys.executable, "-m", "venv", root / "venv"], cwd=root)
