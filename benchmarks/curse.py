@@ -223,6 +223,15 @@ def read_metrics(run_dir: Path, target: str) -> list[dict]:
     return out
 
 
+def last_languages(run_dir: Path) -> dict[str, float]:
+    """A mixture's last held-out accuracy on each of its languages (empty for one corpus)."""
+    path = run_dir / "metrics.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    evals = [r for r in rows if r.get("split") == "eval"]
+    last = evals[-1] if evals else {}
+    return {k.split("/")[0]: v for k, v in last.items() if k.endswith("/mlm_accuracy")}
+
+
 def record(p: dict, wall_s: float | None = None, rc: int | None = None) -> dict:
     """The results row of one run (from its metrics.jsonl)."""
     evals = read_metrics(BASE / p["name"], p["target"])
@@ -238,6 +247,7 @@ def record(p: dict, wall_s: float | None = None, rc: int | None = None) -> dict:
             "mlm_accuracy": acc, "mlm_loss": last.get("mlm_loss"), "curve": evals,
             "plateau_accuracy": round(plateau, 4),
             "left_plateau": None if acc is None else bool(acc >= plateau + MARGIN),
+            "all_languages": last_languages(BASE / p["name"]),
             "overrides": p["overrides"]}  # fmt: skip
     if wall_s is not None:
         row |= {"wall_s_this_call": round(wall_s, 1), "returncode": rc}

@@ -58,6 +58,9 @@ def delta(rows: list[dict], alone: list[dict]) -> str:
     if alone and not any(r["left_plateau"] for r in rows + alone):
         both = [statistics.fmean(r["mlm_accuracy"] for r in g) for g in (rows, alone)]
         return f"{both[0] - both[1]:+.3f} (both stuck)"
+    if alone:
+        both = [statistics.fmean(r["mlm_accuracy"] for r in g) for g in (rows, alone)]
+        return f"{both[0] - both[1]:+.3f} (one stuck, one not)"
     return "–"
 
 
@@ -66,11 +69,12 @@ def _cells(rows: list[dict], alone: list[dict]) -> list[str]:
         f"{r['mlm_accuracy']:.3f}" + ("" if r["left_plateau"] else " (stuck)") for r in rows
     )
     m = mean_left(rows)
-    spread = max(r["mlm_accuracy"] for r in rows) - min(r["mlm_accuracy"] for r in rows)
+    accs = [r["mlm_accuracy"] for r in rows]
+    spread = f"{max(accs) - min(accs):.3f}" if len(accs) > 1 else "–"
     loss = statistics.fmean(r["mlm_loss"] for r in rows)
     left = f"{sum(bool(r['left_plateau']) for r in rows)}/{len(rows)}"
     d = delta(rows, alone)
-    return [seeds, "–" if m is None else f"{m:.3f}", d, f"{spread:.3f}", f"{loss:.3f}", left]
+    return [seeds, "–" if m is None else f"{m:.3f}", d, spread, f"{loss:.3f}", left]
 
 
 def grid(results_dir: Path) -> str:
@@ -105,5 +109,23 @@ def grid(results_dir: Path) -> str:
     return table(header, rows) + "\n" + source(COMMAND, MACHINE, None, ["curse.json"])
 
 
+def mixtures(results_dir: Path) -> str:
+    """Every language of each six-way run: the en- and tr-targeted "+5, total held" runs
+    are the same equal-share mixture with the same seed, the corpora listed in another
+    order (another draw), so each pair is a replicate."""
+    runs = load(results_dir, "curse.json")
+    if not runs:
+        return not_measured(COMMAND)
+    langs = ("en", "de", "ko", "vi", "zh", "tr")
+    rows = []
+    for name, r in sorted(runs.items()):
+        if r.get("complete") and r["condition"] == "+5" and r["budget"] == "fixed_total":
+            last = r.get("all_languages") or {}
+            cells = [f"{last[x]:.3f}" if x in last else "–" for x in langs]
+            rows.append([name, r.get("scale", "b16"), r["seed"], f"{r['steps']:,}", *cells])
+    header = ["run", "recipe", "seed", "steps", *(f"{x} acc" for x in langs)]
+    return table(header, rows) + "\n" + source(COMMAND, MACHINE, None, ["curse.json"])
+
+
 def tables(results_dir: Path) -> dict[str, str]:
-    return {"curse_grid": grid(results_dir)}
+    return {"curse_grid": grid(results_dir), "curse_mixtures": mixtures(results_dir)}
