@@ -25,8 +25,8 @@ following Korthikanti et al. 2022 ("Reducing Activation Recomputation"):
 (34·s·b·h + 5·a·s²·b for bf16 with f = 4h and an fp16 softmax, as in that paper; the fp32
 softmax here makes it 7·a·s²·b.) With remat the scan keeps, per layer, only what the policy
 saves; the dot policies' terms were fitted to the TPU compiler's own peak
-(`jaxbert plan --target`, benchmarks/tpu_plan.py, docs/tpu.md: within ±7% on data, fsdp
-and tensor meshes, base and large, seq 128 and 512):
+(`jaxbert plan --target`, benchmarks/tpu_plan.py, docs/tpu.md: 0.91–1.04× its peak on data,
+fsdp and tensor meshes, base and large, seq 128 and 512, every shipped recipe):
 
     full:          b·s·h·d                                   (the layer input)
     dots_no_batch: b·s·h·2d + b·s·h·3d/t + b·s·f·d/t          (input, a residual branch; q k v; wi)
