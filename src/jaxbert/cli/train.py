@@ -125,7 +125,10 @@ def run_target(args, cfg, mesh: dict) -> int:
     name = tpu_compile.current_slice_name() if args.target == "current" else args.target
     s = parse_slice(name, args.slices)
     gen = s.generation.prefix if s.generation.prefix != "v5" else "v5p"
-    plan = make_plan(cfg, mesh, s.devices, accelerator=gen, mfu=args.mfu)
+    plan = make_plan(
+        cfg, mesh, s.devices, accelerator=gen, device_memory_gib=s.generation.hbm_gib,
+        mfu=args.mfu,
+    )  # fmt: skip
     print(format_plan(plan, cfg), end="\n\n", flush=True)
     out = tpu_compile.compile_train_step(cfg, tpu_compile.slice_mesh(s, plan.mesh))
     recipe = args.config.rpartition("/")[2]
