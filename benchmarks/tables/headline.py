@@ -21,6 +21,7 @@ ROWS = (
     ("TPU memory plan vs compiler", "tpu", "docs/tpu.md"),
     ("Object storage: reads per host", "object_storage", "docs/object-storage.md"),
     ("Curse of multilinguality", "curse", "docs/curse.md"),
+    ("Faults lose nothing", "robustness", "docs/robustness.md"),
 )
 
 

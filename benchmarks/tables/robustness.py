@@ -31,3 +31,18 @@ def tables(results_dir: Path) -> dict[str, str]:
     text = table(header, [_row(r) for r in data["rows"]])
     return {"faults_disk_full": text + source(data["command"], data["machine"], data["date"],
                                               [FILE])}  # fmt: skip
+
+
+def headline(results_dir: Path) -> str | None:
+    """The front page's row: how a full disk mid-run ends, and whether the rerun resumes."""
+    data = load(results_dir, FILE)
+    rows = [r for r in (data or {}).get("rows", []) if r["exit"] != 0]
+    if not rows:
+        return None
+    resumed = [r for r in rows if r.get("rerun_resumed")]
+    return (
+        f"full disk in {len(rows)} runs (pretrain, finetune, tokenizer, prepare): exit 1, "
+        f"{max(r['error_lines'] for r in rows)} error line naming the path, "
+        f"{max(r['tracebacks'] for r in rows)} tracebacks, at most {max(r['lines'] for r in rows)} "
+        f"lines; {len(resumed)} of {len(resumed)} interrupted trainings resumed after space was freed"
+    )
