@@ -13,11 +13,14 @@ seen ~10 times by a 1,600-step run). Conditions per target:
 - `+2` / `+5`: the two largest other corpora / all five others added, in two budgets:
   - `fixed_target` (Chang et al. 2023: the target's own tokens held, steps grow with the
     added data): the target keeps a 1/2 share, the added languages split the other 1/2,
-    2N steps, so the target sees the same 1.6M tokens as alone;
+    2N steps, so the target sees the same 3.3M tokens as alone;
   - `fixed_total` (XLM-R, Conneau et al. 2020, Fig. 2: one budget shared): N steps, every
     language an equal share (target 1/3 or 1/6 of the tokens).
 
-Capacities: tiny (2 layers × 128) and mini (4 × 256, ~4.2x the step time). Every run is
+Scales (`SCALES`): b16 above, and b64, cpu_wiki's batch 64 / lr 3e-3 held constant for
+500 steps, added when every b16 run stayed on the plateau. Capacities: tiny (2 layers ×
+128) and mini (4 × 256, ~4.2x the step time). On 2026-12-07 only the first ten runs of
+`plan()` fitted (docs/curse.md says which and what was cut). Every run is
 scored on the target's fixed held-out set (last 5% of its documents, 15% masking). Runs
 are ordered by importance (`plan()`), each resumable in `runs/curse/NAME`; the results
 (`benchmarks/results/curse.json`) are rewritten after every run.
