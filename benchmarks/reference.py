@@ -23,6 +23,8 @@ and merges its numbers into benchmarks/results/reference.json:
                 BertForSequenceClassification: the same dev predictions
   export-mlm    an MLM-only run with a sentencepiece tokenizer → BertForMaskedLM and
                 AutoTokenizer in transformers: the same token ids and logits
+  export-run    a trained run (--run, default `make pretrain`'s runs/cpu_smoke) exported
+                and reloaded in transformers: token ids and MLM logits on SST-2 dev
 
 Run in .venv-bench (torch, transformers, sentence-transformers: never runtime
 dependencies; versions in benchmarks/requirements-reference.txt), from the repository
@@ -572,6 +574,53 @@ def export_mlm(_args) -> None:
     merge("export_mlm", out)
 
 
+def export_run(args) -> None:
+    """A trained MLM-only run (default: `make pretrain`'s runs/cpu_smoke) → `convert
+    jaxbert-to-hf` → transformers' AutoModelForMaskedLM + AutoTokenizer on SST-2 dev:
+    same token ids as jaxbert's tokenizer, and MLM logits against jaxbert's own forward
+    pass on the exported weights (read back by jaxbert's HF reader)."""
+    import jax.numpy as jnp
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from jaxbert.convert import load_hf_checkpoint
+    from jaxbert.data import tokenizer
+    from jaxbert.model.heads import BertForPreTraining
+    from jaxbert.pretrained import find_tokenizer
+
+    run, hf_dir = Path(args.run).resolve(), RUNS / "export-run"
+    jaxbert = Path(sys.executable).parent / "jaxbert"
+    subprocess.run([str(jaxbert), "convert", "jaxbert-to-hf", str(run), str(hf_dir),
+                    "--overwrite"], check=True, cwd=ROOT)  # fmt: skip
+    lines = (DATA / "glue" / "SST-2" / "dev.tsv").read_text().splitlines()[1:]
+    texts = [line.split("\t")[0] for line in lines[: args.sentences]]
+    hf_tok = AutoTokenizer.from_pretrained(hf_dir)
+    tok = tokenizer.load_tokenizer(find_tokenizer(run))
+    same_ids = sum(hf_tok(t, add_special_tokens=False)["input_ids"] == tok.encode(t) for t in texts)
+    enc = hf_tok(texts, padding=True, truncation=True, max_length=128, return_tensors="np")
+    mask = enc["attention_mask"].astype(np.int32)
+    with torch.no_grad():
+        hf = AutoModelForMaskedLM.from_pretrained(hf_dir).eval()
+        theirs = hf(**{k: torch.from_numpy(v) for k, v in enc.items()}).logits.numpy()
+    cfg, params = load_hf_checkpoint(hf_dir)
+    ids = jnp.asarray(enc["input_ids"], jnp.int32)
+    ours = BertForPreTraining(cfg, nsp=False).apply(
+        {"params": params}, ids, jnp.asarray(mask), jnp.zeros_like(ids)
+    )["mlm_logits"]
+    real = mask.astype(bool)
+    ours = np.asarray(ours)
+    out = {"run": str(run.relative_to(ROOT) if run.is_relative_to(ROOT) else run),
+           "architecture": json.loads((hf_dir / "config.json").read_text())["architectures"][0],
+           "texts": len(texts), "identical_token_ids": int(same_ids),
+           "max_abs_logit_diff": float(np.abs(ours - theirs)[real].max()),
+           "max_abs_logit": float(np.abs(theirs[real]).max()),
+           "argmax_agreement": float((ours.argmax(-1) == theirs.argmax(-1))[real].mean())}  # fmt: skip
+    print(f"export-run: {out['architecture']}, {same_ids}/{len(texts)} identical token ids, "
+          f"logits within {out['max_abs_logit_diff']:.1e} (max {out['max_abs_logit']:.1f}), "
+          f"argmax agreement {out['argmax_agreement']:.4f}")  # fmt: skip
+    merge("export_run", out)
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -579,7 +628,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parts = {"fetch": fetch, "parity": parity, "tokenization": tokenization, "sts": sts,
              "embed-speed": embed_speed, "finetune": finetune, "export": export,
-             "export-mlm": export_mlm,
+             "export-mlm": export_mlm, "export-run": export_run,
              "_hf-finetune": hf_finetune_child}  # fmt: skip
     parser.add_argument("parts", nargs="+", choices=list(parts))
     parser.add_argument("--parity-sentences", type=int, default=200)
@@ -589,6 +638,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--run", default="runs/cpu_smoke", help="export-run: a jaxbert run")
     args = parser.parse_args()
     os.chdir(ROOT)
     for part in args.parts:

@@ -61,10 +61,19 @@ def fidelity(res: dict) -> str:
                      f"{m['texts']} texts, {m['tokenizer']}",
                      f"{m['identical_token_ids']}/{m['texts']} identical token ids, "
                      f"logits within {m['max_abs_logit_diff']:.1e}"))  # fmt: skip
+    if "export_run" in res:
+        r = res["export_run"]
+        rows.append((f"export of a trained run → transformers {r['architecture']}",
+                     f"{r['run']}; SST-2 dev, {r['texts']} texts",
+                     f"{r['identical_token_ids']}/{r['texts']} identical token ids, MLM logits "
+                     f"within {r['max_abs_logit_diff']:.1e} (largest {r['max_abs_logit']:.1f}), "
+                     f"argmax agreement {r['argmax_agreement']:.4f}"))  # fmt: skip
     if not rows:
         return not_measured(f"{COMMAND} fetch parity tokenization sts")
     return table(("check", "on", "result"), rows) + source(
-        f"{COMMAND} parity tokenization sts finetune export export-mlm", MACHINE, files=FILES
+        f"{COMMAND} parity tokenization sts finetune export export-mlm export-run",
+        MACHINE,
+        files=FILES,
     )
 
 
