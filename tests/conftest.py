@@ -51,6 +51,21 @@ def prepared_dir(sp_model, tmp_path_factory) -> Path:
     return out
 
 
+DATA_SEQ, DATA_PRED = 64, 10  # micro_data_config's window and predictions per window
+
+
+def micro_data_config(prepared_dir, **overrides):
+    """The pipeline tests' data config: 64-token windows, 10 predictions, 10% held out."""
+    from jaxbert.data import pipeline
+
+    cfg = pipeline.default_data_config()
+    cfg.prepared_dir = str(prepared_dir)
+    cfg.max_seq_length, cfg.max_predictions_per_seq = DATA_SEQ, DATA_PRED
+    cfg.eval_fraction = 0.1
+    cfg.update(overrides)
+    return cfg
+
+
 def micro_model_config(**overrides):
     """A model small enough that a forward/backward pass takes milliseconds."""
     from jaxbert.model.config import model_config

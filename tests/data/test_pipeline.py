@@ -11,17 +11,12 @@ import pytest
 
 from jaxbert.data import pipeline
 from jaxbert.errors import UserError
+from tests.conftest import DATA_PRED, DATA_SEQ, micro_data_config
 
-SEQ, PRED, BATCH = 64, 10, 4
+SEQ, PRED, BATCH = DATA_SEQ, DATA_PRED, 4
 
 
-def _cfg(prepared_dir, **overrides):
-    cfg = pipeline.default_data_config()
-    cfg.prepared_dir = str(prepared_dir)
-    cfg.max_seq_length, cfg.max_predictions_per_seq = SEQ, PRED
-    cfg.eval_fraction = 0.1
-    cfg.update(overrides)
-    return cfg
+_cfg = micro_data_config
 
 
 def _take(it, n):
