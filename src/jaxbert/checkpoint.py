@@ -161,11 +161,6 @@ class Checkpointer:
         self.manager.close()
 
 
-def write_atomic(path: fs.PathLike, text: str) -> epath.Path:
-    """Readers see the old file or the new one, on a disk or a bucket (`fs.atomic_write_text`)."""
-    return fs.atomic_write_text(path, text)
-
-
 def _rng_to_list(rng) -> list[int]:
     return np.asarray(jax.random.key_data(rng)).tolist()
 

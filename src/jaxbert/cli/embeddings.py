@@ -270,6 +270,6 @@ def run_eval(args) -> int:
 
 
 def _write_json(path: Path, obj) -> None:
-    from jaxbert.checkpoint import write_atomic
+    from jaxbert.fs import atomic_write_text
 
-    write_atomic(path, json.dumps(obj, indent=2, default=str) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
