@@ -49,6 +49,18 @@ def _silence_closed_loop_noise() -> None:
             previous_thread(args)
 
     sys.unraisablehook, threading.excepthook = unraisable_hook, thread_hook
+    logging.getLogger("asyncio").addFilter(lambda r: not _is_orphaned_read_failure(r))
+
+
+def _is_orphaned_read_failure(record: logging.LogRecord) -> bool:
+    """The same failed restore's sibling array reads: when their asyncio tasks are garbage
+    collected, asyncio logs each one's traceback ("Task exception was never retrieved"),
+    at any later moment — mid-training after a fallback, or under another command's
+    output. The restore itself already raised, and the caller reported it."""
+    message = record.getMessage()
+    return message.startswith("Task exception was never retrieved") and (
+        "coro=<async_deserialize()" in message
+    )
 
 
 _silence_closed_loop_noise()
