@@ -37,6 +37,7 @@ class Pretrained:
     source: str  # human-readable: where the weights came from
     objective: str = ""  # a jaxbert run's data.objective ("mlm": its pooler never trained)
     path: Path | None = None  # the directory the weights were read from
+    stored_scan: bool | None = None  # the checkpoint's layer layout (stacked or layers_i)
 
 
 def resolve_path(path: str | Path) -> Path:

@@ -431,3 +431,26 @@ def test_an_mlm_only_checkpoint_gets_a_pooling_hint_for_sentence_tasks(tmp_path)
     cfg.pooling = "cls"
     build._pooling_hint(cfg, pre, "regression", notes.append)
     assert len(notes) == 1
+
+
+def test_unrolled_and_scanned_layers_train_alike_and_save_the_checkpoints_layout(tmp_path):
+    """config.scan_layers only changes how the encoder is compiled: from a stacked
+    (scanned) 2-layer checkpoint, unrolled and scanned fine-tuning give the same losses and
+    dev scores (without dropout, whose draws differ between the layouts), and both write
+    best_params/ stacked, the layout the checkpoint came in."""
+    model_cfg = micro_model_config(vocab_size=472, num_layers=2, scan_layers=True,
+                                   attention_dropout=0.0, hidden_dropout=0.0)  # fmt: skip
+    z = jnp.zeros((1, 8), jnp.int32)
+    params = nn.unbox(BertEmbedder(model_cfg).init(jax.random.key(3), z, z, z)["params"])
+    save_params(tmp_path / "ckpt", jax.tree.map(np.asarray, params), model_cfg)
+    runs = {}
+    for scan in (False, True):
+        extra = {"init": str(tmp_path / "ckpt"), "scan_layers": scan, "num_epochs": 2,
+                 "output_dir": str(tmp_path / f"run-{scan}")}  # fmt: skip
+        cfg = load_config(f"{CONFIGS / 'glue.py'}:sst2", overrides(tmp_path, **extra))
+        runs[scan] = run.finetune(cfg).metrics
+        saved_cfg, saved = load_params(tmp_path / f"run-{scan}" / "best_params")
+        assert saved_cfg.scan_layers and set(saved["bert"]["encoder"]) == {"layers"}
+    losses = [[h["train_loss"] for h in runs[s]["history"]] for s in (False, True)]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    assert runs[False]["dev"] == pytest.approx(runs[True]["dev"], rel=1e-5)

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 
+from jaxbert import platforms
 from jaxbert.cli import data, embeddings, finetune, tools, train
 from jaxbert.errors import UserError, WriteFailed
 
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     name = f"jaxbert {args.command}"
     code = EXIT_USER_ERROR
+    platforms.cpu_malloc()  # before jax allocates anything
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         # A background job (`cmd &` in a script) starts with SIGINT ignored; `kill -INT`
         # should still stop it the way Ctrl-C stops it in the foreground.

@@ -41,6 +41,7 @@ def resolve_model(cfg) -> tuple[Pretrained, object]:
         tokenizer = load_tokenizer(pre.tokenizer_path)
     if cfg.dtype:
         pre.model_cfg.dtype = cfg.dtype
+    _layer_layout(cfg, pre)
     validate(pre.model_cfg, "model")
     check_vocab(pre.model_cfg, tokenizer, "config.tokenizer")
     if cfg.max_seq_length > pre.model_cfg.max_position_embeddings:
@@ -49,6 +50,19 @@ def resolve_model(cfg) -> tuple[Pretrained, object]:
             f"max_position_embeddings={pre.model_cfg.max_position_embeddings}"
         )
     return pre, tokenizer
+
+
+def _layer_layout(cfg, pre: Pretrained) -> None:
+    """Scanned (stacked) or unrolled layers, per config.scan_layers, whatever layout the
+    checkpoint stores (`pre.stored_scan`, the layout best_params/ is written back in)."""
+    from jaxbert.convert import stack_layers, unstack_layers
+
+    scan = bool(cfg.get("scan_layers", False))
+    pre.stored_scan = bool(pre.model_cfg.scan_layers)
+    pre.model_cfg.scan_layers = scan
+    if pre.bert_params is not None:
+        relayout = stack_layers if scan else unstack_layers
+        pre.bert_params = relayout({"bert": pre.bert_params})["bert"]
 
 
 def warmup_steps(cfg, num_steps: int) -> int:

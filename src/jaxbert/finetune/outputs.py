@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
+import ml_collections
 
 from jaxbert import config as config_lib
 from jaxbert import fs
@@ -104,7 +106,7 @@ def save_best(params, pre: Pretrained, out_dir: Path) -> None:
     sync_processes(f"finetune:best:{out_dir}")
     try:
         with runtime.writing(target, "best parameters", "the previous best_params/ is intact"):
-            save_params(new, params, pre.model_cfg)
+            save_params(new, *stored_layout(params, pre))
             if is_main:
                 copy_tokenizer(pre.tokenizer_path, new / "tokenizer")
     except runtime.WriteFailed:
@@ -116,6 +118,26 @@ def save_best(params, pre: Pretrained, out_dir: Path) -> None:
     if is_main:
         fs.swap_in_dir(new, target)
     sync_processes(f"finetune:best-done:{out_dir}")
+
+
+def stored_layout(params, pre: Pretrained):
+    """Params and model config in the layer layout the checkpoint came in (stacked or
+    `layers_i`), whatever layout fine-tuning ran in (config.scan_layers). jax ops, so
+    sharded arrays of a multi-host run stay where they are."""
+    scan = pre.model_cfg.scan_layers
+    if pre.stored_scan is None or pre.stored_scan == scan:
+        return params, pre.model_cfg
+    encoder = dict(params["bert"]["encoder"])
+    if scan:  # stacked → layers_i
+        stacked = encoder.pop("layers")
+        for i in range(pre.model_cfg.num_layers):
+            encoder[f"layers_{i}"] = jax.tree.map(lambda x, i=i: x[i], stacked)
+    else:
+        layers = [encoder.pop(f"layers_{i}") for i in range(pre.model_cfg.num_layers)]
+        encoder["layers"] = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)
+    cfg = ml_collections.ConfigDict(pre.model_cfg.to_dict())
+    cfg.scan_layers = pre.stored_scan
+    return {**params, "bert": {**params["bert"], "encoder": encoder}}, cfg
 
 
 def copy_tokenizer(path: Path, dest: Path) -> None:
