@@ -75,6 +75,10 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     return int(args.func(args) or 0)
 
 
+# `plan --target` compiles for TPUs it cannot run on: nothing there worth caching.
+NO_COMPILE_CACHE = ("plan",)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
@@ -83,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     name = f"jaxbert {args.command}"
     code = EXIT_USER_ERROR
     platforms.cpu_malloc()  # before jax allocates anything
+    if args.command not in NO_COMPILE_CACHE:
+        platforms.compile_cache()
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         # A background job (`cmd &` in a script) starts with SIGINT ignored; `kill -INT`
         # should still stop it the way Ctrl-C stops it in the foreground.
