@@ -14,19 +14,6 @@ MACHINE = "the shared 2-core CPU machine (load average in the results file)"
 FILES = ("reference.json",)
 
 
-def _mean_std(values: list[float], digits: int = 3) -> str:
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return fixed(values[0], digits)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{fixed(statistics.fmean(values), digits)} ± {fixed(std, digits)}"
-
-
-def _runs(res: dict, stack: str) -> list[dict]:
-    return [r for r in res.get("finetune", {}).get("runs", []) if r["stack"] == stack]
-
-
 def fidelity(res: dict) -> str:
     rows = []
     if "parity" in res:
@@ -45,12 +32,6 @@ def fidelity(res: dict) -> str:
                      f"{s['pairs']:,} pairs; sentence-transformers "
                      f"{fixed(s['spearman']['sentence_transformers'], 6)}",
                      f"jaxbert {fixed(s['spearman']['jaxbert'], 6)} (Δ {s['abs_diff']:.1e})"))  # fmt: skip
-    for stack, name in (("torch", "transformers Trainer"), ("jaxbert", "jaxbert finetune")):
-        runs = _runs(res, stack)
-        if runs:
-            rows.append((f"MRPC fine-tuning, {name}", f"{len(runs)} seed(s), last epoch",
-                         f"acc {_mean_std([r['accuracy'] for r in runs])}, "
-                         f"F1 {_mean_std([r['f1'] for r in runs])}"))  # fmt: skip
     if "export" in res:
         e = res["export"]
         rows.append(("export → transformers " + e["architecture"], "MRPC dev predictions",
@@ -71,7 +52,7 @@ def fidelity(res: dict) -> str:
     if not rows:
         return not_measured(f"{COMMAND} fetch parity tokenization sts")
     return table(("check", "on", "result"), rows) + source(
-        f"{COMMAND} parity tokenization sts finetune export export-mlm export-run",
+        f"{COMMAND} parity tokenization sts export export-mlm export-run",
         MACHINE,
         files=FILES,
     )
@@ -91,22 +72,13 @@ def speed(res: dict) -> str:
                          num(r["sentences_per_s"], 0) + " sentences/s",
                          f"{fixed(base / r['median_s'])}×", f"{num(r['gflops'], 0)} of {num(own, 0)}",
                          f"{fixed(100 * r['fraction_of_own_fp32_peak'], 0)}%"))  # fmt: skip
-    jb, th = _runs(res, "jaxbert"), _runs(res, "torch")
-    if jb and th:
-        t = statistics.median(r["wall_s"] for r in th)
-        for name, runs in (("transformers Trainer", th), ("jaxbert finetune", jb)):
-            wall = statistics.median(r["wall_s"] for r in runs)
-            sys_s = statistics.median(r["sys_s"] for r in runs)
-            rows.append((f"MRPC fine-tuning, {len(runs)} seed(s)", name,
-                         f"{num(wall, 0)} s wall ({num(sys_s, 0)} s system)",
-                         f"{fixed(t / wall)}×", "–", "–"))  # fmt: skip
     if not rows:
-        return not_measured(f"{COMMAND} embed-speed finetune")
+        return not_measured(f"{COMMAND} embed-speed")
     header = ("work", "stack", "time / throughput", "speed vs torch fp32", "GFLOP/s of own peak",
               "of peak")  # fmt: skip
     load_note = f" Load average during embed-speed: {e['load_average']}" if e else ""
     return table(header, rows) + source(
-        [f"{COMMAND} embed-speed", f"{COMMAND} finetune"], MACHINE + "." + load_note, files=FILES
+        f"{COMMAND} embed-speed", MACHINE + "." + load_note, files=FILES
     )
 
 
@@ -124,7 +96,9 @@ WORD_SENSE_COMMAND = (
     "jaxbert eval-embeddings --init $MODEL --task wic sts --corrections none,center,whiten,abtt "
     "--answers runs/reference/answers-minilm --output benchmarks/results/embeddings_minilm.json; "
     "the same with --task wsd --corrections none,center --output "
-    "benchmarks/results/embeddings_minilm_wsd.json"
+    "benchmarks/results/embeddings_minilm_wsd.json; the same with --task wordsim --corpus "
+    "../shared/data/wikipedia --sentences 20000 --output "
+    "benchmarks/results/embeddings_minilm_wordsim.json"
 )
 
 
@@ -136,27 +110,31 @@ def word_sense(results_dir: Path) -> str:
     """all-MiniLM-L6-v2 beside the tiny cpu_wiki model on WiC, WSD and STS-B, uncorrected."""
     mini = load(results_dir, "embeddings_minilm")
     mini_wsd = load(results_dir, "embeddings_minilm_wsd")
+    mini_ws = load(results_dir, "embeddings_minilm_wordsim")
     tiny = load(results_dir, "embeddings_cpu_wiki_local")
     if not mini:
         return not_measured(WORD_SENSE_COMMAND)
     rows = []
-    for name, res in (("all-MiniLM-L6-v2 (its own recipe: last layer)", (mini, mini_wsd)),
+    for name, res in (("all-MiniLM-L6-v2 (its own recipe: last layer)", (mini, mini_wsd, mini_ws)),
                       ("tiny cpu_wiki model (last4)", (tiny,))):  # fmt: skip
-        wic, wsd, sts = (_task(*res, task=t) for t in ("wic", "wsd", "sts"))
+        wic, wsd, sts, ws = (_task(*res, task=t) for t in ("wic", "wsd", "sts", "wordsim"))
         cell = lambda v: "–" if v is None else fixed(100 * v, 1)  # noqa: E731
         rows.append((name,
                      cell(wic and wic["results"]["none"]["dev_accuracy"]),
                      cell(wic and wic["results"]["none"]["test_accuracy"]),
                      cell(wsd and wsd["results"]["none"]["scores"]["ALL"]["F1"]),
-                     cell(sts and sts["results"]["none"]["spearman"])))  # fmt: skip
+                     cell(sts and sts["results"]["none"]["spearman"]),
+                     cell(ws and statistics.fmean(ws["results"]["context"]["none"].values()))))  # fmt: skip
     mfs = _task(mini_wsd, tiny, task="wsd")
     if mfs:
         rows.append(("MFS (SemCor counts)", "–", "–",
-                     fixed(100 * mfs["results"]["mfs"]["scores"]["ALL"]["F1"], 1), "–"))  # fmt: skip
-    header = ("encoder", "WiC dev acc", "WiC test acc", "WSD ALL F1", "STS-B dev ρ×100")
+                     fixed(100 * mfs["results"]["mfs"]["scores"]["ALL"]["F1"], 1), "–", "–"))  # fmt: skip
+    header = ("encoder", "WiC dev acc", "WiC test acc", "WSD ALL F1", "STS-B dev ρ×100",
+              "word similarity ρ×100 (mean of 13 sets, in context)")  # fmt: skip
     files = (
         "embeddings_minilm.json",
         "embeddings_minilm_wsd.json",
+        "embeddings_minilm_wordsim.json",
         "embeddings_cpu_wiki_local.json",
     )
     return table(header, rows) + source(WORD_SENSE_COMMAND, MACHINE, files=files)
