@@ -104,6 +104,73 @@ def _torch_steps(lengths, steps: int) -> dict:
     return out
 
 
+def profile(length: int = 64, steps: int = 3) -> dict:
+    """Where the default step's time goes: XLA:CPU's own trace of `steps` train steps
+    (thunk durations summed over both threads), by kind and the top operations, each
+    named by the model code that made it (the HLO's op_name)."""
+    import glob
+    import gzip
+    import re
+    import tempfile
+
+    import jax
+
+    from jaxbert import platforms, sharding
+    from jaxbert.config import load_config
+    from jaxbert.finetune.build import setup
+
+    platforms.cpu_malloc()
+    cfg = load_config("configs/finetune/glue.py:mrpc", [f"--config.init={MODEL}",
+                      "--config.output_dir=/tmp/finetune_step", f"--config.batch_size={BATCH}"])  # fmt: skip
+    _, _, fsteps, state, _ = setup(cfg, lambda s: None)
+    batch, rng = sharding.global_batch(_batch(length), fsteps.mesh), jax.random.key(1)
+    state, m = fsteps.train(state, batch, rng)
+    jax.block_until_ready(m)
+    trace_dir = tempfile.mkdtemp()
+    with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
+        for _ in range(steps):
+            state, m = fsteps.train(state, batch, rng)
+            jax.block_until_ready(m)
+    path = glob.glob(f"{trace_dir}/**/perfetto_trace.json.gz", recursive=True)[0]
+    with gzip.open(path) as f:
+        events = json.load(f)
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    ops: dict[str, float] = {}
+    for e in events:
+        if e.get("ph") == "X" and "hlo_op" in (e.get("args") or {}):
+            ops[e["name"]] = ops.get(e["name"], 0.0) + e["dur"] / 1e3 / steps
+    hlo = fsteps.train.lower(state, batch, rng).compile().as_text()
+
+    def origin(op: str) -> str:
+        """`backward: layers_*/mlp/wo/dot_general`: the model code, layers pooled."""
+        found = re.search(rf"%{re.escape(op)} = .*?op_name=\"([^\"]+)\"", hlo)
+        if not found:
+            return op
+        name = found.group(1)
+        where = "backward" if "transpose(" in name else "forward"
+        tail = re.sub(r"layers_\d+", "layers_*", name.rsplit("/encoder/", 1)[-1])
+        return f"{where}: {tail.replace('checkpoint/', '')}"
+
+    def kind(op: str) -> str:
+        if op.startswith(("ynn_fusion", "dot", "xnn_fusion")):
+            return "matmuls (YNNPACK/Eigen dots)"
+        if re.search("dynamic|copy|transpose|slice|concatenate", op):
+            return "copies, slices, transposes"
+        return "elementwise and reductions (LayerNorm, GELU, softmax, dropout, AdamW)"
+
+    total = sum(ops.values())
+    kinds: dict[str, float] = {}
+    for op, ms in ops.items():
+        kinds[kind(op)] = kinds.get(kind(op), 0.0) + ms
+    groups: dict[str, float] = {}
+    for op, ms in ops.items():
+        groups[origin(op)] = groups.get(origin(op), 0.0) + ms
+    top = sorted(groups.items(), key=lambda kv: -kv[1])[:15]
+    return {"length": length, "thread_ms_per_step": total,
+            "kinds": {k: {"ms": v, "share": v / total} for k, v in kinds.items()},
+            "top": [{"origin": name, "ms": ms, "share": ms / total} for name, ms in top]}  # fmt: skip
+
+
 def child(name: str, lengths, steps: int) -> None:
     variant = VARIANTS[name]
     res = (
@@ -132,11 +199,22 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="trace the default step instead → results/finetune_profile.json",
+    )
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.child:
         return child(args.child, args.lengths, args.steps)
+    if args.profile:
+        out = profile(args.lengths[0]) | {"load_average": load_average()}
+        (RESULTS.parent / "finetune_profile.json").write_text(json.dumps(out, indent=1) + "\n")
+        for t in out["top"]:
+            print(f"{t['ms']:8.1f} ms {100 * t['share']:4.1f}%  {t['origin'][:100]}")
+        return None
     runs = {name: [] for name in VARIANTS}
     for rep in range(args.reps):
         for name in VARIANTS if rep % 2 == 0 else reversed(list(VARIANTS)):
