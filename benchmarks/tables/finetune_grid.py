@@ -58,7 +58,7 @@ def fidelity(res: dict) -> str:
               "Δ", "|Δ| within the seed spread")  # fmt: skip
     note = (
         " Last epoch's dev scores (what Trainer reports), mean ± standard deviation over "
-        "seeds; both stacks train on the same features and are scored by the same code."
+        "seeds; both stacks train on the same features and are scored by the same code"
     )
     return table(header, rows) + source(COMMAND, MACHINE + "." + note, files=FILES)
 
@@ -92,11 +92,55 @@ def speed(res: dict) -> str:
     note = (
         " Wall time of the whole command (start-up, compiles, per-epoch dev evaluation; "
         "jaxbert also predicts the test split and writes best_params); speed is the median "
-        "of the per-seed ratios, the last row the ratio of the summed walls."
+        "of the per-seed ratios, the last row the ratio of the summed walls"
     )
     return table(header, rows) + source(COMMAND, MACHINE + "." + note, files=FILES)
 
 
+STEP_COMMAND = ".venv-bench/bin/python benchmarks/finetune_step.py"
+
+
+def step_ab(res: dict | None) -> str:
+    """Median seconds per step of each variant, and transformers' step over it."""
+    if not res:
+        return not_measured(STEP_COMMAND)
+    steps = res["median_step_s"]
+    lengths = list(next(iter(steps.values())))
+    torch = steps.get("transformers", {})
+    rows = []
+    for name, by_len in steps.items():
+        cells = []
+        for n in lengths:
+            ratio = (
+                f" ({fixed(torch[n] / by_len[n])}× transformers)"
+                if torch and name != "transformers"
+                else ""
+            )
+            cells.append(f"{fixed(by_len[n], 3)}{ratio}")
+        rows.append((name, *cells))
+    header = ("variant", *(f"s/step at length {n}" for n in lengths))
+    machine = f"the shared {res['cpus']}-core CPU machine, load average {res['load_average']}"
+    note = f"; median of {res['reps']} processes × {res['steps']} steps each, batch {res['batch']}"
+    return table(header, rows) + source(STEP_COMMAND, machine + note, files=("finetune_step.json",))
+
+
+def step_profile(res: dict | None) -> str:
+    if not res:
+        return not_measured(f"{STEP_COMMAND} --profile")
+    rows = [(k, f"{100 * v['share']:.0f}%") for k, v in
+            sorted(res["kinds"].items(), key=lambda kv: -kv[1]["share"])]  # fmt: skip
+    rows += [(f"`{t['origin']}`", f"{100 * t['share']:.1f}%") for t in res["top"][:10]]
+    machine = f"the shared 2-core CPU machine, load average {res['load_average']}"
+    return table((f"where (length {res['length']})", "share of thread time"), rows) + source(
+        f"{STEP_COMMAND} --profile", machine, files=("finetune_profile.json",)
+    )
+
+
 def tables(results_dir: Path) -> dict[str, str]:
     res = load(results_dir, "finetune_grid") or {}
-    return {"hf_finetune_fidelity": fidelity(res), "hf_finetune_speed": speed(res)}
+    return {
+        "hf_finetune_fidelity": fidelity(res),
+        "hf_finetune_speed": speed(res),
+        "finetune_step_ab": step_ab(load(results_dir, "finetune_step")),
+        "finetune_step_profile": step_profile(load(results_dir, "finetune_profile")),
+    }
