@@ -46,8 +46,10 @@ class Block:
 
 
 def pages(root: Path = ROOT) -> list[Path]:
-    """Every page that may hold markers: README.md, CONTRIBUTING.md, docs/**/*.md."""
-    found = [root / name for name in ("README.md", "CONTRIBUTING.md") if (root / name).is_file()]
+    """Every page that may hold markers: README.md, CONTRIBUTING.md, benchmarks/README.md
+    (the A/B log), docs/**/*.md."""
+    names = ("README.md", "CONTRIBUTING.md", "benchmarks/README.md")
+    found = [root / name for name in names if (root / name).is_file()]
     found += sorted((root / "docs").rglob("*.md"))
     return found
 
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         missing = [p for p in args.pages if p.resolve() not in {q.resolve() for q in pages()}]
         if missing:
-            raise ReportError(f"{missing[0]}: not a page report.py renders (README.md, docs/)")
+            raise ReportError(f"{missing[0]}: not a page report.py renders (README.md, benchmarks/README.md, docs/)")
         changed = run(args.check, only=args.pages)
     except ReportError as e:
         print(f"report.py: error: {e}", file=sys.stderr)
