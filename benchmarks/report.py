@@ -166,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         missing = [p for p in args.pages if p.resolve() not in {q.resolve() for q in pages()}]
         if missing:
-            raise ReportError(f"{missing[0]}: not a page report.py renders (README.md, benchmarks/README.md, docs/)")
+            raise ReportError(
+                f"{missing[0]}: not a page report.py renders (README.md, benchmarks/README.md, docs/)"
+            )
         changed = run(args.check, only=args.pages)
     except ReportError as e:
         print(f"report.py: error: {e}", file=sys.stderr)
