@@ -17,8 +17,7 @@ and merges its numbers into benchmarks/results/reference.json:
   embed-speed   sentences/s encoding SST-2 + STS-B sentences, interleaved: jaxbert,
                 sentence-transformers fp32, and torch bf16 autocast; each stack's in-run
                 fp32 matmul peak and the fraction of it each reaches
-  finetune      MRPC with identical hyper-parameters, the two stacks alternated per
-                seed: jaxbert `finetune` vs transformers `Trainer` (wall, user, sys)
+  (fine-tuning against transformers' Trainer, five tasks × seeds: finetune_grid.py)
   export        a jaxbert MRPC run → `convert jaxbert-to-hf` → transformers'
                 BertForSequenceClassification: the same dev predictions
   export-mlm    an MLM-only run with a sentencepiece tokenizer → BertForMaskedLM and
@@ -33,7 +32,6 @@ root:
     .venv-bench/bin/python benchmarks/reference.py fetch
     .venv-bench/bin/python benchmarks/reference.py parity tokenization sts
     .venv-bench/bin/python benchmarks/reference.py embed-speed --sentences 2000
-    .venv-bench/bin/python benchmarks/reference.py finetune --seeds 0 1 2
     .venv-bench/bin/python benchmarks/reference.py export
 """
 
@@ -404,87 +402,6 @@ def jaxbert_finetune(seed: int, out: Path, extra=()) -> dict:
                      "best_epoch_dev": metrics["dev"], "steps": metrics["num_steps"]}  # fmt: skip
 
 
-def torch_finetune(seed: int, out: Path) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_hf-finetune", "--seed", str(seed),
-           "--out", str(out)]  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    timing = _timed_child(cmd, out.with_suffix(".log"))
-    return timing | json.loads((out / "metrics.json").read_text())
-
-
-def finetune(args) -> None:
-    """Per seed, both stacks one after the other (order alternating), same recipe."""
-    results = json.loads(RESULTS.read_text()).get("finetune", {}) if RESULTS.is_file() else {}
-    runs = results.get("runs", [])
-    for seed in args.seeds:
-        order = ["jaxbert", "torch"] if seed % 2 == 0 else ["torch", "jaxbert"]
-        for stack in order:
-            out = RUNS / f"mrpc-{stack}-seed{seed}"
-            r = jaxbert_finetune(seed, out) if stack == "jaxbert" else torch_finetune(seed, out)
-            runs = [x for x in runs if not (x["stack"] == stack and x["seed"] == seed)]
-            runs.append({"stack": stack, "seed": seed, **r})
-            print(
-                f"  {stack} seed {seed}: acc {r['accuracy']:.4f} f1 {r['f1']:.4f} "
-                f"wall {r['wall_s']:.0f}s sys {r['sys_s']:.0f}s load {r['load_average']}"
-            )
-            merge("finetune", {"task": "MRPC", "recipe": MRPC, "runs": runs})
-
-
-def hf_finetune_child(args) -> None:
-    """transformers Trainer on MRPC with jaxbert's recipe: AdamW ε 1e-6, weight decay 0.01
-    (not on biases/LayerNorm), linear warmup over 10% of the steps then linear decay, clip
-    1.0, dynamic padding per batch, dev evaluation after every epoch."""
-    import torch
-    from transformers import (
-        AutoTokenizer,
-        BertForSequenceClassification,
-        DataCollatorWithPadding,  # fmt: skip
-        Trainer,
-        TrainingArguments,
-    )
-
-    torch.manual_seed(args.seed)
-    tok = AutoTokenizer.from_pretrained(MODEL)
-    data = {s: mrpc_split(tok, s) for s in ("train", "dev")}
-    model = BertForSequenceClassification.from_pretrained(MODEL, num_labels=2)
-    steps = -(-len(data["train"]) // MRPC["batch"]) * MRPC["epochs"]
-    targs = TrainingArguments(
-        output_dir=str(args.out / "trainer"), per_device_train_batch_size=MRPC["batch"],
-        per_device_eval_batch_size=MRPC["batch"], learning_rate=MRPC["lr"],
-        num_train_epochs=MRPC["epochs"], warmup_steps=int(MRPC["warmup_fraction"] * steps),
-        adam_epsilon=MRPC["adam_eps"], weight_decay=MRPC["weight_decay"],
-        max_grad_norm=MRPC["clip_norm"], lr_scheduler_type="linear", eval_strategy="epoch",
-        save_strategy="no", logging_steps=10, seed=args.seed, report_to=[], use_cpu=True,
-        dataloader_num_workers=0)  # fmt: skip
-    trainer = Trainer(model=model, args=targs, train_dataset=data["train"],
-                      eval_dataset=data["dev"], data_collator=DataCollatorWithPadding(tok),
-                      compute_metrics=_accuracy_f1)  # fmt: skip
-    trainer.train()
-    metrics = trainer.evaluate()
-    (args.out / "metrics.json").write_text(json.dumps(
-        {"accuracy": metrics["eval_accuracy"], "f1": metrics["eval_f1"], "steps": steps}))  # fmt: skip
-
-
-def mrpc_split(tok, split: str) -> list[dict]:
-    path = DATA / "glue" / "MRPC" / f"{split}.tsv"
-    a, b = tsv_column(path, "#1 String"), tsv_column(path, "#2 String")
-    labels = [int(x) for x in tsv_column(path, "Quality")]
-    enc = tok(a, b, truncation="longest_first", max_length=MRPC["seq"])
-    return [{"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i],
-             "attention_mask": enc["attention_mask"][i], "labels": labels[i]}
-            for i in range(len(a))]  # fmt: skip
-
-
-def _accuracy_f1(pred) -> dict:
-    p, y = pred.predictions.argmax(-1), pred.label_ids
-    tp = int(((p == 1) & (y == 1)).sum())
-    f1 = 2 * tp / max(int((p == 1).sum()) + int((y == 1).sum()), 1)
-    return {"accuracy": float((p == y).mean()), "f1": f1}
-
-
-# ----------------------------------------------------------------------------- export
-
-
 def export(args) -> None:
     """jaxbert's MRPC dev predictions vs transformers' on the exported checkpoint."""
     import torch
@@ -627,22 +544,19 @@ def export_run(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parts = {"fetch": fetch, "parity": parity, "tokenization": tokenization, "sts": sts,
-             "embed-speed": embed_speed, "finetune": finetune, "export": export,
-             "export-mlm": export_mlm, "export-run": export_run,
-             "_hf-finetune": hf_finetune_child}  # fmt: skip
+             "embed-speed": embed_speed, "export": export,
+             "export-mlm": export_mlm, "export-run": export_run}  # fmt: skip
     parser.add_argument("parts", nargs="+", choices=list(parts))
     parser.add_argument("--parity-sentences", type=int, default=200)
     parser.add_argument("--sentences", type=int, default=2000, help="embed-speed")
     parser.add_argument("--reps", type=int, default=3, help="embed-speed repetitions")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path)
     parser.add_argument("--run", default="runs/cpu_smoke", help="export-run: a jaxbert run")
     args = parser.parse_args()
     os.chdir(ROOT)
     for part in args.parts:
-        if part != "fetch" and part != "_hf-finetune" and not MODEL.is_dir():
+        if part != "fetch" and not MODEL.is_dir():
             raise SystemExit(f"{MODEL} not found: run `{sys.argv[0]} fetch` first")
         parts[part](args)
 
