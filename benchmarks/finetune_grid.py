@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -125,7 +126,8 @@ def run_pair(task: str, seed: int) -> list[dict]:
             print(f"  {task} seed {seed} {stack}: failed ({procs[stack].returncode}); see {log}")
             continue
         found = json.loads((outs[stack] / "metrics.json").read_text())
-        found = _jaxbert_result(found) if stack == "jaxbert" else found
+        if stack == "jaxbert":
+            found = _jaxbert_result(found) | {"buckets": buckets(outs[stack].with_suffix(".log"))}
         peak = xla_peak if stack == "jaxbert" else found.pop("peak_gflops")
         lengths = outs["torch"] / "train_lengths.npy"  # the same features on both sides
         found["useful_gflops"] = (
@@ -142,6 +144,12 @@ def run_pair(task: str, seed: int) -> list[dict]:
 def _useful_gflops(lengths: np.ndarray, seconds: float) -> float:
     """Training FLOPs on the real tokens (3× forward) per second of training."""
     return 3 * RECIPE["epochs"] * model_flops(lengths) / seconds / 1e9
+
+
+def buckets(log: Path) -> str:
+    """The length buckets a jaxbert run padded to, from its first log line."""
+    found = re.search(r"length buckets \[([0-9, ]+)\]", log.read_text())
+    return found.group(1).replace(", ", "/") if found else "none"
 
 
 def _jaxbert_result(m: dict) -> dict:

@@ -63,12 +63,19 @@ def fidelity(res: dict) -> str:
     return table(header, rows) + source(COMMAND, MACHINE + "." + note, files=FILES)
 
 
+def _by_buckets(pairs: list[tuple[dict, dict]]) -> dict[str, list[tuple[dict, dict]]]:
+    """Pairs grouped by the length buckets jaxbert padded to (the default changed)."""
+    groups: dict[str, list] = {}
+    for pair in pairs:
+        groups.setdefault(pair[1].get("buckets", "32/64/128"), []).append(pair)
+    return groups
+
+
 def speed(res: dict) -> str:
     rows, totals = [], [0.0, 0.0]
-    for task, name in TASKS.items():
-        pairs = _paired(res, task)
-        if not pairs:
-            continue
+    for name, buckets, pairs in (
+        (n, b, p) for t, n in TASKS.items() for b, p in _by_buckets(_paired(res, t)).items()
+    ):
         walls = [[p[i]["wall_s"] for p in pairs] for i in (0, 1)]
         totals = [totals[i] + sum(walls[i]) for i in (0, 1)]
         ratio = statistics.median(t / j for t, j in zip(*walls))
@@ -79,14 +86,14 @@ def speed(res: dict) -> str:
         frac = [[p[i].get("fraction_of_own_peak") for p in pairs] for i in (0, 1)]
         cells.append(" / ".join("–" if None in f else f"{100 * statistics.median(f):.0f}%"
                                 for f in frac))  # fmt: skip
-        rows.append((name, len(pairs), num(statistics.median(walls[0]), 0),
+        rows.append((name, buckets, len(pairs), num(statistics.median(walls[0]), 0),
                      num(statistics.median(walls[1]), 0), f"{fixed(ratio)}×", *cells))  # fmt: skip
     if not rows:
         return not_measured(COMMAND)
-    rows.append(("all pairs", "", num(totals[0], 0), num(totals[1], 0),
+    rows.append(("all pairs", "", "", num(totals[0], 0), num(totals[1], 0),
                  f"{fixed(totals[0] / totals[1])}×", "", "", ""))  # fmt: skip
-    header = ("task", "seeds", "Trainer wall s (median)", "jaxbert wall s (median)",
-              "jaxbert speed vs Trainer", "system s (Trainer / jaxbert)",
+    header = ("task", "jaxbert's length buckets", "seeds", "Trainer wall s (median)",
+              "jaxbert wall s (median)", "jaxbert speed vs Trainer", "system s (Trainer / jaxbert)",
               "own fp32 peak GFLOP/s (Trainer / jaxbert)",
               "useful FLOPs of own peak (Trainer / jaxbert)")  # fmt: skip
     note = (

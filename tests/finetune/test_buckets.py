@@ -56,17 +56,18 @@ def test_bucketed_batches_cover_each_row_once_and_are_deterministic():
 
 
 def test_trimmed_batches_use_the_smallest_bucket_that_fits():
-    """Each batch is cut to the smallest of (32, 64) holding its longest row; no real token
+    """Each batch is cut to the smallest bucket holding its longest row; no real token
     is lost and weight-0 padding rows still top up the last batch."""
     feats = _features(100)
     bucket_set = buckets.bucket_lengths(SEQ)
-    assert bucket_set == (32, 64)
+    assert bucket_set == (16, 32, 48, 64)
     lengths = buckets.row_lengths(feats)
     order = np.argsort(lengths, kind="stable")
     for b in run.padded_batches(feats, order, 16, buckets=bucket_set):
         width = b["input_ids"].shape[1]
         longest = b["input_mask"].sum(1).max()
-        assert width == (32 if longest <= 32 else 64) and b["labels"].shape[1] == width
+        assert width == next(n for n in bucket_set if n >= longest)
+        assert b["labels"].shape[1] == width
     assert b["weight"].sum() == 100 % 16
 
 
@@ -107,6 +108,6 @@ def test_run_compiles_once_per_bucket_and_logs_it(tmp_path, capsys):
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     compiled = [line for line in out.splitlines() if "compiling the train step" in line]
-    assert compiled and len(compiled) == len(set(compiled)) and len(compiled) <= 2
-    assert "length buckets [32, 64]" in out
+    assert compiled and len(compiled) == len(set(compiled)) and len(compiled) <= 4
+    assert "length buckets [16, 32, 48, 64]" in out
     assert json.loads((tmp_path / "run" / "config.json").read_text())["length_buckets"] is True

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_BUCKETS = (32, 64, 128, 256, 384, 512)
+# Steps of 16 while a batch is short, 32 to 128, then wider: at max_seq_length 128 these
+# six lengths pad MRPC to 1.21× its real tokens (32/64/128 alone: 1.43×) and CoLA to
+# 1.60× (2.87×), for three more compiles, read back from the compile cache after the first run.
+DEFAULT_BUCKETS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 GROUP_BATCHES = 64  # batches sorted together: similar lengths, still well mixed
 
 
