@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -103,7 +104,8 @@ def run_pair(task: str, seed: int) -> list[dict]:
             "torch": _torch_cmd(task, seed, outs["torch"])}  # fmt: skip
     procs, logs, started = {}, {}, {}
     for stack, cmd in cmds.items():
-        outs[stack].mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(outs[stack], ignore_errors=True)  # a killed run would resume, not time
+        outs[stack].mkdir(parents=True)
         logs[stack] = outs[stack].with_suffix(".log").open("w")
         started[stack] = time.perf_counter()
         procs[stack] = subprocess.Popen(["taskset", "-c", str(cores[stack]), *cmd], cwd=ROOT,

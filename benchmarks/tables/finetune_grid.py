@@ -73,8 +73,10 @@ def _by_buckets(pairs: list[tuple[dict, dict]]) -> dict[str, list[tuple[dict, di
 
 def speed(res: dict) -> str:
     rows, totals = [], [0.0, 0.0]
+    timed = {t: [p for p in _paired(res, t) if all(r.get("timing_valid", True) for r in p)]
+             for t in TASKS}  # fmt: skip
     for name, buckets, pairs in (
-        (n, b, p) for t, n in TASKS.items() for b, p in _by_buckets(_paired(res, t)).items()
+        (n, b, p) for t, n in TASKS.items() for b, p in _by_buckets(timed[t]).items()
     ):
         walls = [[p[i]["wall_s"] for p in pairs] for i in (0, 1)]
         totals = [totals[i] + sum(walls[i]) for i in (0, 1)]
@@ -99,7 +101,7 @@ def speed(res: dict) -> str:
     note = (
         " Wall time of the whole command (start-up, compiles, per-epoch dev evaluation; "
         "jaxbert also predicts the test split and writes best_params); speed is the median "
-        "of the per-seed ratios, the last row the ratio of the summed walls"
+        "of the per-seed ratios, the last row the ratio of the summed walls; a pair with a run marked `timing_valid: false` (resumed from a killed run) counts for the scores only"
     )
     return table(header, rows) + source(COMMAND, MACHINE + "." + note, files=FILES)
 
