@@ -53,8 +53,7 @@ def _batch(length: int) -> dict:
 def _jaxbert_steps(variant: dict, lengths, steps: int) -> dict:
     from jaxbert import platforms
 
-    if variant["malloc"]:
-        platforms.cpu_malloc()
+    platforms.cpu_malloc()  # applied or not per JAXBERT_CPU_MALLOC, set by run_variant
     import jax
 
     from jaxbert import sharding
@@ -183,7 +182,7 @@ def child(name: str, lengths, steps: int) -> None:
 
 def run_variant(name: str, lengths, steps: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    env["JAXBERT_CPU_MALLOC"] = "0"  # the child decides (VARIANTS)
+    env["JAXBERT_CPU_MALLOC"] = "1" if VARIANTS[name].get("malloc") else "0"
     python = ROOT / ".venv" / "bin" / "python" if "jaxbert" in name else Path(sys.executable)
     cmd = [str(python), __file__, "--child", name, "--lengths", *map(str, lengths),
            "--steps", str(steps)]  # fmt: skip

@@ -94,9 +94,9 @@ def finetune_defaults(task: str = "sst2") -> ml_collections.ConfigDict:
     # max_seq_length) that fits it, training and evaluation alike; SQuAD windows stay full.
     cfg.length_buckets = True
     # The encoder's layers unrolled while fine-tuning (one compiled body per layer) rather
-    # than scanned as in pretraining: no stacked residual buffers to fill and slice, so
-    # all-MiniLM-L6-v2's MRPC step is 17% faster on CPU (benchmarks/README.md); compile
-    # time grows with depth. best_params/ keeps the layout of the checkpoint it came from.
+    # than scanned as in pretraining: no stacked residual buffers to fill and slice in the
+    # backward pass (A/B: docs/finetuning.md); compile time grows with depth.
+    # best_params/ keeps the layout of the checkpoint it came from.
     cfg.scan_layers = False
     cfg.output_dir = f"runs/finetune/{task}"
     # A finished run (metrics.json) is refused unless overwrite=true; an unfinished one
