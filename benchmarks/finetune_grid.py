@@ -63,9 +63,12 @@ def job_order(tasks, seeds) -> list[tuple[str, int]]:
 # ------------------------------------------------------------------------ the pair
 
 
+def _jaxbert_bin() -> Path:
+    return Path(os.environ.get("JAXBERT_BIN", str(ROOT / ".venv" / "bin" / "jaxbert")))
+
+
 def _jaxbert_cmd(task: str, seed: int, out: Path) -> list[str]:
-    jaxbert = os.environ.get("JAXBERT_BIN", str(ROOT / ".venv" / "bin" / "jaxbert"))
-    return [jaxbert, "finetune", "--task", task, f"--config.init={MODEL}",
+    return [str(_jaxbert_bin()), "finetune", "--task", task, f"--config.init={MODEL}",
             f"--config.data_dir={DATA}", f"--config.seed={seed}",
             f"--config.output_dir={out}", "--config.overwrite=true",
             f"--config.optimizer.learning_rate={RECIPE['lr']}",
@@ -89,7 +92,7 @@ def _xla_peak_on(core: int) -> float:
     code = (
         "import sys; sys.path.insert(0, 'benchmarks'); import reference as r; print(r.xla_peak())"
     )
-    python = str(Path(_jaxbert_cmd("", 0, Path())[0]).parent / "python")
+    python = str(_jaxbert_bin().parent / "python")
     res = subprocess.run(["taskset", "-c", str(core), python, "-c", code], cwd=ROOT,
                          capture_output=True, text=True)  # fmt: skip
     return float(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else float("nan")
@@ -175,14 +178,13 @@ def _task_data(task: str, seed: int):
     return load_task_data(cfg, load_tokenizer(MODEL))
 
 
-def _rows(data) -> list[dict]:
-    """Each training feature cut to its real length (the collator pads per batch)."""
-    f = data.train
+def _rows(f: dict, kind: str) -> list[dict]:
+    """Each feature row cut to its real length (the collator pads per batch)."""
     rows = []
     for i, n in enumerate(f["input_mask"].sum(axis=1)):
         row = {"input_ids": f["input_ids"][i, :n], "token_type_ids": f["segment_ids"][i, :n],
                "attention_mask": f["input_mask"][i, :n]}  # fmt: skip
-        if data.kind == "token":
+        if kind == "token":
             row["labels"] = np.where(f["label_weights"][i, :n] > 0, f["labels"][i, :n], -100)
         else:
             row["labels"] = f["label"][i]
@@ -243,9 +245,9 @@ def torch_child(args) -> None:
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     peak = torch_peak()
     data = _task_data(args.child, args.seed)
-    rows = _rows(data)
+    rows = _rows(data.train, data.kind)
     np.save(args.out / "train_lengths.npy", data.train["input_mask"].sum(axis=1))
-    dev = _rows(_dev_as_train(data))
+    dev = _rows(data.dev[0].features, data.kind)  # labels too: Trainer's eval loss
     torch.manual_seed(args.seed)
     num_labels = 1 if data.kind == "regression" else data.num_labels
     cls = BertForTokenClassification if data.kind == "token" else BertForSequenceClassification
@@ -273,15 +275,6 @@ def torch_child(args) -> None:
               "train_runtime_s": out.metrics["train_runtime"], "peak_gflops": peak,
               "threads": torch.get_num_threads()}  # fmt: skip
     (args.out / "metrics.json").write_text(json.dumps(result, indent=1))
-
-
-def _dev_as_train(data):
-    """The dev split's features in the shape `_rows` reads (labels for the eval loss)."""
-    import copy
-
-    view = copy.copy(data)
-    view.train = data.dev[0].features
-    return view
 
 
 # ----------------------------------------------------------------------------- main

@@ -50,20 +50,28 @@ def _batch(length: int) -> dict:
             "weight": np.ones((BATCH,), np.float32)}  # fmt: skip
 
 
-def _jaxbert_steps(variant: dict, lengths, steps: int) -> dict:
+def _mrpc_steps(overrides=()):
+    """jaxbert's MRPC train steps and initial state from all-MiniLM-L6-v2, built as
+    `jaxbert finetune` builds them (malloc set per JAXBERT_CPU_MALLOC first)."""
     from jaxbert import platforms
 
-    platforms.cpu_malloc()  # applied or not per JAXBERT_CPU_MALLOC, set by run_variant
-    import jax
-
-    from jaxbert import sharding
+    platforms.cpu_malloc()
     from jaxbert.config import load_config
     from jaxbert.finetune.build import setup
 
     cfg = load_config("configs/finetune/glue.py:mrpc", [f"--config.init={MODEL}",
                       "--config.output_dir=/tmp/finetune_step", f"--config.batch_size={BATCH}",
-                      f"--config.scan_layers={variant['scan']}"])  # fmt: skip
+                      *overrides])  # fmt: skip
     _, _, fsteps, state, _ = setup(cfg, lambda s: None)
+    return fsteps, state
+
+
+def _jaxbert_steps(variant: dict, lengths, steps: int) -> dict:
+    import jax
+
+    from jaxbert import sharding
+
+    fsteps, state = _mrpc_steps([f"--config.scan_layers={variant['scan']}"])
     rng, out = jax.random.key(1), {}
     for length in lengths:
         batch = sharding.global_batch(_batch(length), fsteps.mesh)
@@ -114,14 +122,9 @@ def profile(length: int = 64, steps: int = 3) -> dict:
 
     import jax
 
-    from jaxbert import platforms, sharding
-    from jaxbert.config import load_config
-    from jaxbert.finetune.build import setup
+    from jaxbert import sharding
 
-    platforms.cpu_malloc()
-    cfg = load_config("configs/finetune/glue.py:mrpc", [f"--config.init={MODEL}",
-                      "--config.output_dir=/tmp/finetune_step", f"--config.batch_size={BATCH}"])  # fmt: skip
-    _, _, fsteps, state, _ = setup(cfg, lambda s: None)
+    fsteps, state = _mrpc_steps()
     batch, rng = sharding.global_batch(_batch(length), fsteps.mesh), jax.random.key(1)
     state, m = fsteps.train(state, batch, rng)
     jax.block_until_ready(m)

@@ -351,26 +351,37 @@ def _map(fn: Callable[..., Any], *trees: Any) -> Any:
     return fn(*trees)
 
 
-def stack_layers(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Unscanned params (`layers_0 … layers_{L-1}`) → scanned (`layers`, leading axis L)."""
+def _host_stack(arrays: list) -> np.ndarray:
+    return np.stack([np.asarray(x) for x in arrays])
+
+
+def _host_take(array, i: int) -> np.ndarray:
+    return np.asarray(array)[i]
+
+
+def stack_layers(params: Mapping[str, Any], stack=_host_stack) -> dict[str, Any]:
+    """Unscanned params (`layers_0 … layers_{L-1}`) → scanned (`layers`, leading axis L).
+    `stack` joins one leaf's L arrays (host numpy by default; `jnp.stack` keeps sharded
+    arrays of a multi-host run where they are)."""
     encoder = dict(params["bert"]["encoder"])
     count = sum(1 for k in encoder if k.startswith("layers_"))
     if "layers" in encoder or count == 0:
         return dict(params)
     layers = [encoder.pop(f"layers_{i}") for i in range(count)]
-    encoder["layers"] = _map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *layers)
+    encoder["layers"] = _map(lambda *xs: stack(list(xs)), *layers)
     return {**params, "bert": {**params["bert"], "encoder": encoder}}
 
 
-def unstack_layers(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Scanned params (`layers`, leading axis L) → unscanned (`layers_0 … layers_{L-1}`)."""
+def unstack_layers(params: Mapping[str, Any], take=_host_take) -> dict[str, Any]:
+    """Scanned params (`layers`, leading axis L) → unscanned (`layers_0 … layers_{L-1}`).
+    `take(array, i)` reads layer i of a leaf (host numpy by default)."""
     encoder = dict(params["bert"]["encoder"])
     if "layers" not in encoder:
         return dict(params)
     stacked = encoder.pop("layers")
     count = len(next(iter(_leaves(stacked))))
     for i in range(count):
-        encoder[f"layers_{i}"] = _map(lambda x, i=i: np.asarray(x)[i], stacked)
+        encoder[f"layers_{i}"] = _map(lambda x, i=i: take(x, i), stacked)
     return {**params, "bert": {**params["bert"], "encoder": encoder}}
 
 

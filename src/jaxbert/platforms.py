@@ -60,8 +60,8 @@ def cpu_malloc() -> bool:
 def compile_cache() -> str | None:
     """JAX's persistent compilation cache, on by default in ~/.cache/jaxbert/xla.
 
-    Every fine-tuning seed, rerun and resumed job compiles the same programs again (3
-    length buckets × train and eval steps, ~40% of a short run's CPU time); read back
+    Every fine-tuning seed, rerun and resumed job compiles the same programs again (a
+    train and an eval step per length bucket, ~40% of a short run's CPU time); read back
     from disk they cost nothing. JAX_COMPILATION_CACHE_DIR, when set, wins (jax reads it
     itself); JAXBERT_COMPILE_CACHE=DIR moves the cache, =0 turns it off.
     """

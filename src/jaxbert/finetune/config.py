@@ -90,8 +90,9 @@ def finetune_defaults(task: str = "sst2") -> ml_collections.ConfigDict:
     # Seeds to run: a count ("3": seed, seed+1, seed+2) or a list ("0,1,2"); with more
     # than one, each runs in output_dir/seed-K and metrics.json holds their mean ± std.
     cfg.seeds = "1"
-    # Pad each batch to the smallest of a few lengths (16/32/48/64/96/128/192/256/384/512, capped by
-    # max_seq_length) that fits it, training and evaluation alike; SQuAD windows stay full.
+    # Pad each batch to the smallest of a few lengths (16/32/48/64/96/128/192/256/384/512,
+    # capped by max_seq_length) that fits it, training and evaluation alike; SQuAD windows
+    # stay full.
     cfg.length_buckets = True
     # The encoder's layers unrolled while fine-tuning (one compiled body per layer) rather
     # than scanned as in pretraining: no stacked residual buffers to fill and slice in the

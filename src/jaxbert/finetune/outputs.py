@@ -124,20 +124,17 @@ def stored_layout(params, pre: Pretrained):
     """Params and model config in the layer layout the checkpoint came in (stacked or
     `layers_i`), whatever layout fine-tuning ran in (config.scan_layers). jax ops, so
     sharded arrays of a multi-host run stay where they are."""
-    scan = pre.model_cfg.scan_layers
-    if pre.stored_scan is None or pre.stored_scan == scan:
+    from jaxbert.convert import stack_layers, unstack_layers
+
+    if pre.stored_scan is None or pre.stored_scan == pre.model_cfg.scan_layers:
         return params, pre.model_cfg
-    encoder = dict(params["bert"]["encoder"])
-    if scan:  # stacked → layers_i
-        stacked = encoder.pop("layers")
-        for i in range(pre.model_cfg.num_layers):
-            encoder[f"layers_{i}"] = jax.tree.map(lambda x, i=i: x[i], stacked)
+    if pre.stored_scan:
+        params = stack_layers(params, stack=jnp.stack)
     else:
-        layers = [encoder.pop(f"layers_{i}") for i in range(pre.model_cfg.num_layers)]
-        encoder["layers"] = jax.tree.map(lambda *xs: jnp.stack(xs), *layers)
+        params = unstack_layers(params, take=lambda x, i: x[i])
     cfg = ml_collections.ConfigDict(pre.model_cfg.to_dict())
     cfg.scan_layers = pre.stored_scan
-    return {**params, "bert": {**params["bert"], "encoder": encoder}}, cfg
+    return params, cfg
 
 
 def copy_tokenizer(path: Path, dest: Path) -> None:
